@@ -1,0 +1,126 @@
+"""The typed configuration of a RIP run, saved as ``config.json`` in the run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigMismatchError, InpaintlabError
+
+#: The paper's LPIPS backbones, plus PSNR and SSIM; a metric whose weights are missing is skipped.
+DEFAULT_METRICS = ("psnr", "ssim", "lpips-alex", "lpips-squeeze", "lpips-vgg")
+KEEP_POLICIES = ("checkpoints", "ends", "none")
+
+
+@dataclass
+class RipConfig:
+    """Everything that determines a RIP run's results (defaults follow the RIP paper)."""
+
+    images: str = "builtin"
+    model: str = "telea"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    compositing: str = "hard"
+    mask_sizes: list[int] = field(default_factory=lambda: [64, 128, 256])
+    percent: float = 400.0
+    checkpoint_every: float = 50.0
+    seeds: list[int] = field(default_factory=lambda: [0])
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    size: int = 512
+    pad_color: list[int] = field(default_factory=lambda: [0, 0, 0])
+    sampling: str = "replacement"
+    quantize: bool = True  # round each iteration's result to uint8, as a saved image would be
+    keep_images: str = "checkpoints"
+    # Run-time options below: they never change a result, so a resume may change them.
+    batch_size: int = 8
+    device: str = "cpu"
+    feature_cache_gb: float = 4.0
+
+
+RUNTIME_KEYS = frozenset({"batch_size", "device", "feature_cache_gb"})
+
+
+def validate(cfg: RipConfig) -> None:
+    """Reject impossible settings early, one line each."""
+    if cfg.size <= 0:
+        raise InpaintlabError(f"--size must be positive, got {cfg.size}")
+    if not cfg.mask_sizes:
+        raise InpaintlabError("--mask-sizes is empty; give at least one cell size, e.g. 64,128,256")
+    for s in cfg.mask_sizes:
+        if s >= cfg.size:
+            raise InpaintlabError(f"cell size {s} leaves nothing of a {cfg.size}x{cfg.size} image to inpaint from; "
+                                  f"use cells smaller than --size")
+        if s <= 0 or cfg.size % s:
+            raise InpaintlabError(f"cell size {s} does not divide the working size {cfg.size}; "
+                                  f"use sizes that divide it (64, 128, 256 at 512)")
+    if cfg.percent <= 0:
+        raise InpaintlabError(f"--percent must be positive, got {cfg.percent}")
+    if cfg.checkpoint_every <= 0:
+        raise InpaintlabError(f"--checkpoint-every must be positive, got {cfg.checkpoint_every}")
+    if not cfg.seeds:
+        raise InpaintlabError("--seeds is empty; give at least one seed, e.g. 0 or 0-9")
+    if len(set(cfg.seeds)) != len(cfg.seeds) or len(set(cfg.mask_sizes)) != len(cfg.mask_sizes):
+        raise InpaintlabError("--seeds and --mask-sizes must not repeat a value")
+    if cfg.keep_images not in KEEP_POLICIES:
+        raise InpaintlabError(f"--keep-images must be one of {', '.join(KEEP_POLICIES)}, got {cfg.keep_images!r}")
+    if cfg.batch_size <= 0:
+        raise InpaintlabError(f"--batch-size must be positive, got {cfg.batch_size}")
+    if len(cfg.pad_color) != 3 or not all(0 <= c <= 255 for c in cfg.pad_color):
+        raise InpaintlabError(f"--pad-color must be three values in 0-255, got {cfg.pad_color}")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that can change a result."""
+    out = {"python": platform.python_version()}
+    for pkg in ("inpaintlab", "torch", "numpy", "opencv-python-headless", "scikit-image", "pillow"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def result_view(record: dict[str, Any]) -> dict[str, Any]:
+    """The part of a saved record that must match for a resume: config minus run-time keys."""
+    cfg = {k: v for k, v in record.get("config", {}).items() if k not in RUNTIME_KEYS}
+    return {**{f"config.{k}": v for k, v in cfg.items()}, "images (resolved files)": record.get("images")}
+
+
+def check_compatible(saved: dict[str, Any], new: dict[str, Any], out: Path) -> None:
+    """Refuse to resume into ``out`` with a different configuration, naming the keys."""
+    a, b = result_view(saved), result_view(new)
+    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    if diff:
+        raise ConfigMismatchError(
+            f"{out} holds a run with a different configuration (differs in: {', '.join(diff)}); "
+            f"use another --out, or delete that folder to start over")
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON through a temporary file and a rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def config_from_dict(d: dict[str, Any]) -> RipConfig:
+    """Rebuild a :class:`RipConfig` from a saved ``config.json`` (unknown keys ignored)."""
+    names = {f.name for f in fields(RipConfig)}
+    return RipConfig(**{k: v for k, v in d.items() if k in names})
+
+
+__all__ = ["RipConfig", "DEFAULT_METRICS", "RUNTIME_KEYS", "validate", "versions", "check_compatible",
+           "write_json_atomic", "config_from_dict", "asdict"]

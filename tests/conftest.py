@@ -1,0 +1,33 @@
+"""Shared fixtures: small synthetic photographs written to a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def synthetic_photo(h: int, w: int, seed: int) -> np.ndarray:
+    """A smooth colour gradient with a textured disc: structure for inpainters to get wrong."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([0.2 + 0.6 * xx, 0.3 + 0.5 * yy, 0.5 + 0.3 * np.sin(6 * xx + seed)], -1)
+    cy, cx, r = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w, 0.25 * min(h, w)
+    disc = ((np.mgrid[0:h, 0:w][0] - cy) ** 2 + (np.mgrid[0:h, 0:w][1] - cx) ** 2) < r * r
+    stripes = 0.5 + 0.5 * np.sign(np.sin(np.arange(w) * 2 * np.pi / 7))[None, :, None]
+    img = np.where(disc[..., None], 0.7 * stripes + 0.3 * base, base)
+    img = img + rng.normal(0, 0.02, img.shape)
+    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+
+
+@pytest.fixture
+def image_dir(tmp_path: Path) -> Path:
+    """Three small photos (one not square) in a folder."""
+    d = tmp_path / "imgs"
+    d.mkdir()
+    Image.fromarray(synthetic_photo(64, 64, 1)).save(d / "a.png")
+    Image.fromarray(synthetic_photo(48, 64, 2)).save(d / "b.png")
+    Image.fromarray(synthetic_photo(80, 80, 3)).save(d / "c.jpg", quality=95)
+    return d
