@@ -141,7 +141,7 @@ def rip_run(
     report: bool = typer.Option(True, help="Write the figures into OUT/figures when the run ends."),
 ):
     """Run the RIP benchmark, or resume it: run the same command again after an interruption."""
-    from .rip import RipConfig, run_rip
+    from .rip import RipConfig, RipRun
 
     pad = parse_ints(pad_color, "--pad-color")
     cfg = RipConfig(images=images, model=model, model_options=parse_options(option), compositing=compositing,
@@ -150,6 +150,8 @@ def rip_run(
                     metrics=parse_names(metrics), size=size, pad_color=pad, sampling=sampling, quantize=quantize,
                     keep_images=keep_images, batch_size=batch_size, device=device)
     t0 = time.perf_counter()
+    run = RipRun(cfg, out_dir, log=lambda m: err.print(m, soft_wrap=True, markup=False))
+    run.prepare()  # rejects bad input before the progress bar starts
     columns = (TextColumn("[bold]RIP[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("inpaintings"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=False) as bar:
@@ -158,8 +160,9 @@ def rip_run(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
+        run.progress = progress
         try:
-            summary = run_rip(cfg, out_dir, log=lambda m: err.print(m, soft_wrap=True, markup=False), progress=progress)
+            summary = run.run()
         except KeyboardInterrupt:
             bar.stop()
             err.print(f"interrupted: finished checkpoints are saved in {out_dir}; run the same command to resume")

@@ -147,6 +147,22 @@ def test_periodic_texture_is_completed_far_better_than_telea(kind, seed):
     assert err < 3.0, err  # and the result is close to the ground truth in absolute terms
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"coarse_init": "diffusion"},
+        {"weighting": "uniform", "confidence_gamma": 1.0},
+        {"jump_steps": (1,), "patch_size": 5},
+    ],
+)
+def test_option_variants_also_complete_the_texture(options):
+    rng = np.random.default_rng(4)
+    img = tiled_texture(rng, 80, 10)
+    hole = square_hole(80, 80, 30, 26, 24)
+    out = PatchMatchBackend(**options).inpaint_one(img, hole, np.random.default_rng(0))
+    assert np.abs(out.astype(np.float64) - img)[hole].mean() < 5.0
+
+
 # ----------------------------------------------------------------------------------------------
 # 3. determinism and faithfulness
 # ----------------------------------------------------------------------------------------------
@@ -269,7 +285,15 @@ def test_no_hole_returns_the_input():
 
 @pytest.mark.parametrize(
     "options",
-    [{"patch_size": 4}, {"patch_size": 1}, {"pm_iterations": 0}, {"alpha": 1.0}, {"weighting": "median"}],
+    [
+        {"patch_size": 4},
+        {"patch_size": 1},
+        {"pm_iterations": 0},
+        {"alpha": 1.0},
+        {"weighting": "median"},
+        {"coarse_init": "random"},
+        {"jump_steps": ()},
+    ],
 )
 def test_bad_options_are_rejected(options):
     with pytest.raises(ValueError):

@@ -7,16 +7,21 @@ The method is the image-completion application of
   its use for hole filling, Sec. 4), and
 * Wexler, Shechtman, Irani, "Space-Time Completion of Video", TPAMI 2007 (the global
   coherence objective, Eq. 1, optimised by alternating a nearest-neighbour search with a
-  weighted *voting* step, Eq. 3-5, coarse to fine, Sec. 3.2-3.3).
+  weighted *voting* step, Eq. 3-5, coarse to fine, Sec. 3.2-3.3),
 
-Steps, at every level of an area pyramid from the coarsest to the finest:
+with the onion-peel initialisation of Newson, Almansa, Fradet, Gousseau, Perez, "Video
+Inpainting of Complex Scenes", SIAM J. Imaging Sci. 2014 (Sec. 4.1).
 
-1. initialise the hole: a push-pull diffusion fill at the coarsest level, the upsampled result of
-   the level below otherwise; the NNF is upsampled too (random where that is not valid);
+Steps, at every level of a masked area pyramid from the coarsest to the finest:
+
+1. initialise the hole: onion peel (or a push-pull diffusion fill) at the coarsest level, the
+   upsampled result of the level below otherwise; the NNF is upsampled too (random where that
+   is not valid);
 2. E-like step: PatchMatch finds, for every target patch that overlaps the hole, a source patch
    lying entirely in the known region (random init, propagation, random search);
-3. M-like step: every hole pixel becomes the similarity-weighted average of the pixels that the
-   source patches of all target patches covering it put there (voting);
+3. M-like step: every hole pixel becomes the weighted average of the pixels that the source
+   patches of all target patches covering it put there (voting; weights = similarity times a
+   confidence that decays with the distance into the hole);
 4. repeat 2-3 a few times, then go one level finer.
 
 Known pixels are never written. Everything is vectorised over patches: propagation evaluates
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .base import INPAINTERS, NumpyBackend
@@ -192,6 +198,7 @@ class PatchMatcher:
         self.sy = np.zeros(self.N, dtype=np.intp)
         self.sx = np.zeros(self.N, dtype=np.intp)
         self.d = np.full(self.N, np.inf)
+        self.M: np.ndarray | None = None
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -199,21 +206,33 @@ class PatchMatcher:
         """Point the search at (new values of) the source image."""
         self.src = _pack(source)
 
-    def set_target(self, target: np.ndarray) -> None:
-        """Gather the target patch vectors (once per EM step; they are fixed during a search)."""
+    def set_target(self, target: np.ndarray, mask: np.ndarray | None = None) -> None:
+        """Gather the target patch vectors (once per EM step; they are fixed during a search).
+
+        ``mask`` (HxW bool) restricts the distance to the target pixels where it is True, as in
+        the onion-peel initialisation where only already-filled pixels are trusted.
+        """
         Wt = target.shape[1]
         offs = (self._a * Wt + self._b).astype(np.intp)
         idx = (self.ty * Wt + self.tx)[:, None] + offs[None, :]
         self.T = np.take(_pack(target), idx).view(np.float32).reshape(self.N, -1)
+        self.M = None
+        if mask is not None:
+            m = np.take(mask.ravel(), idx).astype(np.float32)
+            self.M = np.repeat(m, 4, axis=1)
+            self.T *= self.M
 
     def distances(self, sel: np.ndarray, cy: np.ndarray, cx: np.ndarray) -> np.ndarray:
         """SSD between target patches ``sel`` and source patches at ``(cy, cx)`` (Barnes Eq. 1's D)."""
         out = np.empty(sel.size)
+        # ``sel`` is always sorted and unique, so a full-length one is arange(N): no gather
         full = sel.size == self.N
         for i in range(0, sel.size, _CHUNK):  # chunks keep the temporaries in cache
             j = slice(i, i + _CHUNK)
             idx = (cy[j] * self.Ws + cx[j])[:, None] + self.src_offs[None, :]
             diff = np.take(self.src, idx).view(np.float32).reshape(idx.shape[0], -1)
+            if self.M is not None:
+                diff *= self.M[j] if full else np.take(self.M, sel[j], axis=0)
             diff -= self.T[j] if full else np.take(self.T, sel[j], axis=0)
             out[j] = np.einsum("ij,ij->i", diff, diff)
         return out
@@ -355,29 +374,40 @@ def _vote(
     hx: np.ndarray,
     pm: PatchMatcher,
     weighting: str,
+    log_conf: np.ndarray | None = None,
 ) -> np.ndarray:
     """New colours of the hole pixels ``(hy, hx)``: weighted mean of the overlapping source patches.
 
-    Wexler et al. Eq. 3: c = sum_j w_j c_j / sum_j w_j over all target patches j covering the
-    pixel, c_j the colour the match of patch j puts there, w_j = exp(-d_j / (2 sigma^2)) with
-    sigma the 75th percentile of the patch distances (their Sec. 3.2), or uniform weights.
+    Wexler et al. 2007, Eq. 3: c = sum_j w_j c_j / sum_j w_j over the target patches j covering
+    the pixel, c_j the colour the match of patch j puts there, w_j = alpha_j s_j with the
+    similarity s_j = exp(-d_j / (2 sigma^2)), sigma^2 the 75th percentile of the patch distances
+    (their Sec. 3.2; ``weighting="uniform"`` sets s_j = 1), and the confidence alpha_j given as
+    ``log_conf`` (HxW, log alpha at every pixel; alpha_j is taken at patch j's centre).
     """
-    p = pm.p
+    p, c = pm.p, pm.p // 2
     H, W = img.shape[:2]
     Hp, Wp = H - p + 1, W - p + 1
     if weighting == "similarity" and pm.N:
         d = pm.d
         s2 = float(np.percentile(d, 75))
-        w = np.exp(-d / (2.0 * s2)) if s2 > 0 else np.ones_like(d)
-        w = np.maximum(w, 1e-12)  # a pixel whose patches are all poor still gets a colour
+        # floored so that a pixel whose patches all match poorly still gets a colour
+        logw = np.maximum(-d / (2.0 * s2), -30.0) if s2 > 0 else np.zeros_like(d)
     else:
-        w = np.ones(pm.N)
-    # dense, zero-padded maps so that every (hole pixel - offset) lands inside them
+        logw = np.zeros(pm.N)
+    if log_conf is not None:
+        # alpha = gamma^-dist underflows deep in big holes: weights are kept relative to the
+        # voting pixel's own confidence, which differs from a covering patch's by at most
+        # p * sqrt(2) * log(gamma)
+        logw = logw + log_conf[pm.ty + c, pm.tx + c]
+        ref = -log_conf[hy, hx]
+    else:
+        ref = np.zeros(hy.size)
+    # dense maps padded with "no patch" so that every (hole pixel - offset) lands inside them
     Wpad = Wp + 2 * p
-    wmap = np.zeros((Hp + 2 * p) * Wpad)
+    wmap = np.full((Hp + 2 * p) * Wpad, -np.inf)
     smap = np.zeros((Hp + 2 * p) * Wpad, dtype=np.intp)
     tpos = (pm.ty + p) * Wpad + (pm.tx + p)
-    wmap[tpos] = w
+    wmap[tpos] = logw
     smap[tpos] = pm.sy * W + pm.sx
     flat = img.reshape(-1, img.shape[2])
     base = (hy + p) * Wpad + (hx + p)
@@ -386,7 +416,7 @@ def _vote(
     for a in range(p):
         for b in range(p):
             t = base - (a * Wpad + b)
-            wt = wmap[t]
+            wt = np.exp(wmap[t] + ref)
             acc += wt[:, None] * flat[smap[t] + (a * W + b)]
             wsum += wt
     return (acc / wsum[:, None]).astype(np.float32)
@@ -422,11 +452,17 @@ class PatchMatchBackend(NumpyBackend):
       (``(1,)`` is plain neighbour propagation).
     * ``weighting="similarity"``: voting weights, ``"similarity"`` (Wexler's exp(-d / 2 sigma^2))
       or ``"uniform"``.
-    * ``pm_tol=0.002``: stop a search early when a round improves fewer than this share of matches.
+    * ``pm_tol=0.02``: stop a search early when a round improves fewer than this share of matches.
     * ``em_tol=0.05``: stop a level's EM early when the mean change of the hole is below this
       many grey levels (0-255 scale).
     * ``min_known_fraction=0.5``: in the fallback for huge holes (no fully known patch even at
       patch size 3), source patches need at least this share of known pixels.
+    * ``confidence_gamma=1.3``: Wexler's confidence decay, alpha = gamma^-dist for a hole pixel
+      ``dist`` pixels from the known region; ``1.0`` switches it off.
+    * ``coarse_init="onion"``: coarsest-level initial guess, ``"onion"`` (onion-peel patch
+      filling) or ``"diffusion"`` (push-pull interpolation).
+
+    Every random choice comes from the ``rng`` handed to :meth:`inpaint_one`.
     """
 
     def __init__(
@@ -440,9 +476,11 @@ class PatchMatchBackend(NumpyBackend):
         alpha: float = 0.5,
         jump_steps: tuple[int, ...] = (4, 2, 1),
         weighting: str = "similarity",
-        pm_tol: float = 0.002,
+        pm_tol: float = 0.02,
         em_tol: float = 0.05,
         min_known_fraction: float = 0.5,
+        confidence_gamma: float = 1.3,
+        coarse_init: str = "onion",
     ):
         if patch_size < 3 or patch_size % 2 == 0:
             raise ValueError(f"patch_size must be an odd integer >= 3, got {patch_size}")
@@ -456,6 +494,8 @@ class PatchMatchBackend(NumpyBackend):
             raise ValueError(f"jump_steps must be positive integers, got {jump_steps}")
         if weighting not in ("similarity", "uniform"):
             raise ValueError(f"weighting must be 'similarity' or 'uniform', got {weighting!r}")
+        if coarse_init not in ("onion", "diffusion"):
+            raise ValueError(f"coarse_init must be 'onion' or 'diffusion', got {coarse_init!r}")
         if not 0.0 < min_known_fraction <= 1.0:
             raise ValueError(f"min_known_fraction must be in (0, 1], got {min_known_fraction}")
         self.patch_size = int(patch_size)
@@ -469,6 +509,8 @@ class PatchMatchBackend(NumpyBackend):
         self.pm_tol = float(pm_tol)
         self.em_tol = float(em_tol)
         self.min_known_fraction = float(min_known_fraction)
+        self.confidence_gamma = float(confidence_gamma)
+        self.coarse_init = coarse_init
 
     # -- per level -----------------------------------------------------------------------------
 
@@ -499,6 +541,45 @@ class PatchMatchBackend(NumpyBackend):
             valid = count == count.min()
         return _LevelSetup(p, valid, ty, tx, p)
 
+    def _log_confidence(self, hole: np.ndarray) -> np.ndarray | None:
+        """log alpha per pixel, alpha = gamma^-dist (Wexler et al. 2007, Sec. 3.2).
+
+        ``dist`` is a hole pixel's distance to the known region (0 there): patches near the
+        boundary speak louder in the vote, so the boundary, not the initial guess, drives
+        the fill.
+        """
+        if self.confidence_gamma <= 1.0:
+            return None
+        dist = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, 3).astype(np.float64)
+        return -np.log(self.confidence_gamma) * dist
+
+    def _onion_peel(self, img: np.ndarray, hole: np.ndarray, setup: _LevelSetup, rng: np.random.Generator) -> None:
+        """Coarsest-level initial guess, filled from the boundary inwards one ring at a time.
+
+        Each ring pixel takes its colour from the best match (PatchMatch over the known and
+        already filled pixels only) of the patch centred on it: the onion-peel initialisation
+        of Newson et al. 2014 (Sec. 4.1), which lets structures that reach the hole continue
+        into it, where a diffusion fill would favour smooth background. In place.
+        """
+        p, c = setup.p, setup.p // 2
+        Hp, Wp = hole.shape[0] - p + 1, hole.shape[1] - p + 1
+        filled = ~hole
+        ring_kernel = np.ones((3, 3), np.uint8)
+        while not filled.all():
+            grown = cv2.dilate(filled.astype(np.uint8), ring_kernel).astype(bool)
+            ly, lx = np.nonzero(grown & ~filled)
+            ty, tx = np.clip(ly - c, 0, Hp - 1), np.clip(lx - c, 0, Wp - 1)
+            pm = PatchMatcher(
+                img, setup.valid, ty, tx, hole.shape, p, rng,
+                alpha=self.alpha, jump_steps=self.jump_steps, exclude=setup.exclude,
+            )
+            pm.set_target(img, mask=filled)
+            pm.random_init()
+            pm.refresh()
+            pm.search(self.pm_iterations, self.pm_tol)
+            img[ly, lx] = img[pm.sy + (ly - ty), pm.sx + (lx - tx)]
+            filled[ly, lx] = True
+
     def _complete_level(
         self,
         img: np.ndarray,
@@ -513,6 +594,7 @@ class PatchMatchBackend(NumpyBackend):
             return img, None
         p = setup.p
         hy, hx = np.nonzero(hole)
+        log_conf = self._log_confidence(hole)
         pm = PatchMatcher(
             img,
             setup.valid,
@@ -526,6 +608,8 @@ class PatchMatchBackend(NumpyBackend):
             exclude=setup.exclude,
         )
         if init is None:
+            if self.coarse_init == "onion":
+                self._onion_peel(img, hole, setup, rng)
             pm.random_init()
         else:
             # init holds the coarse NNF as patch *centres* on the coarse grid
@@ -541,7 +625,7 @@ class PatchMatchBackend(NumpyBackend):
             pm.set_target(img)
             pm.refresh()
             pm.search(self.pm_iterations, self.pm_tol)
-            new = _vote(img, hy, hx, pm, self.weighting)
+            new = _vote(img, hy, hx, pm, self.weighting, log_conf)
             change = float(np.abs(new - img[hy, hx]).mean())
             img[hy, hx] = new
             if change < self.em_tol:

@@ -141,8 +141,12 @@ class RipRun:
         return record
 
     # 3. the run ------------------------------------------------------------------------------
-    def run(self) -> RunSummary:
-        t0 = time.perf_counter()
+    def prepare(self) -> None:
+        """Load images, metrics and the inpainter, and check or write the run folder.
+
+        Everything that can reject the input happens here, before any work is done.
+        """
+        self._t0 = time.perf_counter()
         originals, sources, failed = self._load_images()
         if not originals:
             raise InpaintlabError(f"no readable image in {self.cfg.images!r} ({len(failed)} unreadable)")
@@ -161,7 +165,14 @@ class RipRun:
         inpainter = load_inpainter(self.cfg.model, compositing=self.cfg.compositing, **self.cfg.model_options)
         self.out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.out / "config.json", record)
+        self.originals, self.failed, self.metrics, self.skipped = originals, failed, metrics, skipped
+        self.inpainter = inpainter
 
+    def run(self) -> RunSummary:
+        """Run to the end (preparing first if :meth:`prepare` was not called)."""
+        if not hasattr(self, "inpainter"):
+            self.prepare()
+        originals, metrics = self.originals, self.metrics
         with RipStore(self.out / "results.sqlite") as store:
             trajs, resumed = self._trajectories(originals, store)
             self._keep_originals(originals)
@@ -169,10 +180,10 @@ class RipRun:
             fresh = [t for t in trajs if t.iteration == 0 and t.key not in resumed]
             if fresh:
                 self._checkpoint(store, fresh, originals, metrics, cache)
-            calls = self._advance(store, trajs, originals, metrics, cache, inpainter)
-        self.timings["total"] = time.perf_counter() - t0
+            calls = self._advance(store, trajs, originals, metrics, cache, self.inpainter)
+        self.timings["total"] = time.perf_counter() - self._t0
         return RunSummary(out=self.out, trajectories=len(trajs), calls=calls, resumed=len(resumed),
-                          metrics=list(metrics), skipped_metrics=skipped, failed_images=failed,
+                          metrics=list(metrics), skipped_metrics=self.skipped, failed_images=self.failed,
                           timings=dict(self.timings))
 
     def _trajectories(self, originals: dict[str, torch.Tensor], store: RipStore) -> tuple[list[Trajectory], set]:
