@@ -170,8 +170,11 @@ def rip_run(
     wall = time.perf_counter() - t0
     for path, why in summary.failed_images:
         err.print(f"skipped unreadable image {path}: {why}", soft_wrap=True, markup=False)
+    t = summary.timings
     out.print(f"RIP done in {wall:.1f} s: {summary.trajectories} trajectories, {summary.calls} inpainter calls "
-              f"({summary.resumed} resumed), metrics: {', '.join(summary.metrics) or 'none'}")
+              f"({summary.resumed} resumed), metrics: {', '.join(summary.metrics) or 'none'}; time in the "
+              f"inpainter {t['inpaint']:.1f} s, in metrics {t['metrics']:.1f} s, elsewhere "
+              f"{wall - t['inpaint'] - t['metrics']:.1f} s")
     if report:
         from .report.rip import make_report
 

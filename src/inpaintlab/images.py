@@ -339,7 +339,9 @@ def _save_format(path: Path, lossless_only: bool = False) -> tuple[str, dict]:
     """PIL format name and options for a file suffix; no suffix means PNG."""
     suffix = path.suffix.lower()
     if suffix in ("", ".png"):
-        return "PNG", {}
+        # zlib level 1: about 4x faster than PIL's default 6 for ~20 % larger files; RIP keeps
+        # hundreds of checkpoint images and the encoder dominated its harness time.
+        return "PNG", {"compress_level": 1}
     if suffix in (".jpg", ".jpeg") and not lossless_only:
         return "JPEG", {"quality": 95}
     if suffix == ".webp":

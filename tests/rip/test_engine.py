@@ -197,3 +197,64 @@ def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_table(image_d
     assert 0 < committed(out) < total
     subprocess.run([sys.executable, str(script), str(image_dir), str(out), "3"], check=True, env=env)
     assert_same_run(tmp_path / "ref", out)
+
+
+def save_random_lpips_weights(folder: Path, net: str, seed: int = 0) -> None:
+    """Random AlexNet-LPIPS weights under the official file names (nothing pretrained ships in tests)."""
+    import torch
+
+    from inpaintlab.metrics.backbones import AlexNetFeatures
+
+    torch.manual_seed(seed)
+    backbone = AlexNetFeatures()
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v for k, v in backbone.state_dict().items()}, folder / "alexnet-owt-7be5be79.pth")
+    heads = {f"lin{k}.model.1.weight": torch.rand(1, c, 1, 1) for k, c in enumerate([64, 192, 384, 256, 256])}
+    torch.save(heads, folder / "alex.pth")
+
+
+def test_lpips_rows_equal_direct_lpips_of_kept_images(image_dir, tmp_path, monkeypatch):
+    import torch
+
+    from inpaintlab.images import load_image
+    from inpaintlab.metrics.lpips import load_lpips
+
+    monkeypatch.setenv("INPAINTLAB_WEIGHTS", str(tmp_path / "w"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    save_random_lpips_weights(tmp_path / "w", "alex")
+    out = tmp_path / "run"
+    # batch size 2 with 3 images: references of different images share a scoring batch.
+    run_rip(small_config(image_dir, metrics=["lpips-alex"], seeds=[0], batch_size=2), out, log=quiet)
+    t = tables(out)
+    model = load_lpips("alex", device="cpu")
+    merged = t["metrics"].merge(t["kept"], on=["image", "mask_size", "seed", "iteration", "percent"])
+    assert len(merged) == len(t["metrics"]) > 0
+    for row in merged.itertuples():
+        orig = load_image(out / "kept" / row.image / "original.png", size=None)
+        img = load_image(out / row.path, size=None)
+        with torch.no_grad():
+            direct = model(orig, img).item()
+        assert row.value == pytest.approx(direct, rel=1e-4, abs=1e-6)
+    assert (merged[merged.iteration == 0]["value"].abs() < 1e-6).all()
+    assert (merged[merged.percent == 200]["value"] > 0).all()
+
+
+def test_metric_without_weights_is_skipped_once_and_run_goes_on(image_dir, tmp_path, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    monkeypatch.setenv("INPAINTLAB_WEIGHTS", str(tmp_path / "w"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    messages: list[str] = []
+    out = tmp_path / "run"
+    s = run_rip(small_config(image_dir, metrics=["psnr", "lpips-vgg"], seeds=[0]), out, log=messages.append)
+    assert s.metrics == ["psnr"] and list(s.skipped_metrics) == ["lpips-vgg"]
+    assert len(messages) == 1 and "lpips-vgg" in messages[0] and "vgg16-397923af.pth" in messages[0]
+    assert str(tmp_path / "w") in messages[0]
+    assert set(tables(out)["metrics"]["metric"]) == {"psnr"}
+    assert json.loads((out / "config.json").read_text())["metrics_used"] == ["psnr"]

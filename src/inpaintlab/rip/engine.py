@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -91,6 +92,42 @@ class FeatureCache:
             _, old = self._items.popitem(last=False)
             self._bytes -= sum(t.numel() * t.element_size() for t in old)
         return value
+
+
+class CheckpointWriter:
+    """Writes kept images and commits checkpoints on one background thread, in order.
+
+    PNG encoding and SQLite commits then overlap the next iterations' inpainting. The images of
+    a checkpoint are on disk before its rows are committed, so the database never names a
+    missing file; leaving the ``with`` block waits for everything submitted.
+    """
+
+    def __init__(self, store: RipStore):
+        self.store = store
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rip-writer")
+        self.pending: list[Future] = []
+
+    def submit(self, images: list[tuple[Path, torch.Tensor]], checkpoints: list[Checkpoint]) -> None:
+        # Surface a failed earlier write now rather than at the end of a long run.
+        done = [f for f in self.pending if f.done()]
+        for f in done:
+            f.result()
+        self.pending = [f for f in self.pending if not f.done()]
+        self.pending.append(self.pool.submit(self._write, images, checkpoints))
+
+    def _write(self, images: list[tuple[Path, torch.Tensor]], checkpoints: list[Checkpoint]) -> None:
+        for path, state in images:
+            save_image(path, state.float() / 255.0 if state.dtype == torch.uint8 else state)
+        self.store.commit(checkpoints)
+
+    def __enter__(self) -> "CheckpointWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown(wait=True)
+        if exc[0] is None:
+            for f in self.pending:
+                f.result()
 
 
 class RipRun:
@@ -177,10 +214,11 @@ class RipRun:
             trajs, resumed = self._trajectories(originals, store)
             self._keep_originals(originals)
             cache = FeatureCache(self.cfg.feature_cache_gb * 2**30)
-            fresh = [t for t in trajs if t.iteration == 0 and t.key not in resumed]
-            if fresh:
-                self._checkpoint(store, fresh, originals, metrics, cache)
-            calls = self._advance(store, trajs, originals, metrics, cache, self.inpainter)
+            with CheckpointWriter(store) as writer:
+                fresh = [t for t in trajs if t.iteration == 0 and t.key not in resumed]
+                if fresh:
+                    self._checkpoint(writer, fresh, originals, metrics, cache)
+                calls = self._advance(writer, trajs, originals, metrics, cache, self.inpainter)
         self.timings["total"] = time.perf_counter() - self._t0
         return RunSummary(out=self.out, trajectories=len(trajs), calls=calls, resumed=len(resumed),
                           metrics=list(metrics), skipped_metrics=self.skipped, failed_images=self.failed,
@@ -200,21 +238,22 @@ class RipRun:
                     it, state = 0, self._encode(orig[0])
                     if (image, s, seed) in saved:
                         it, arr = saved[(image, s, seed)]
-                        state = torch.from_numpy(arr)
+                        state = torch.from_numpy(arr.copy())  # writable: updated in place
                     trajs.append(Trajectory(image, s, seed, grid, cells, marks, it, state))
         return trajs, set(saved)
 
     def _encode(self, image: torch.Tensor) -> torch.Tensor:
-        """A (3,H,W) float image as the state the engine feeds forward."""
+        """Float image(s) in [0, 1] as the state the engine feeds forward (uint8 when quantising)."""
         if self.cfg.quantize:
-            return image.clamp(0, 1).mul(255).round().to(torch.uint8)
+            y = image.mul(255)  # in-place steps after this one copy: half the time of chained ops
+            return y.clamp_(0, 255).round_().to(torch.uint8)
         return image.float().clone()
 
     def _decode(self, states: list[torch.Tensor]) -> torch.Tensor:
         x = torch.stack(states)
         return x.float() / 255.0 if x.dtype == torch.uint8 else x
 
-    def _advance(self, store, trajs, originals, metrics, cache, inpainter: Inpainter) -> int:
+    def _advance(self, writer, trajs, originals, metrics, cache, inpainter: Inpainter) -> int:
         """Iterate every trajectory to its end, committing at its checkpoints."""
         total = sum(t.n_iter for t in trajs)
         done = sum(t.iteration for t in trajs)
@@ -233,7 +272,7 @@ class RipRun:
                     self.progress(done, total)
             due = [t for t in active if it in t.checkpoints]
             if due:
-                self._checkpoint(store, due, originals, metrics, cache)
+                self._checkpoint(writer, due, originals, metrics, cache)
         return calls
 
     def _step(self, batch: list[Trajectory], it: int, inpainter: Inpainter) -> None:
@@ -246,14 +285,17 @@ class RipRun:
         t0 = time.perf_counter()
         out = inpainter.run(x, hole, generator=gens)
         self.timings["inpaint"] += time.perf_counter() - t0
-        # The wrapper's hard composite already pastes back only the cell.
+        # The wrapper guarantees that only hole pixels differ from the input, so pasting back
+        # means copying the cell alone into the state: 1/64 of the work for 64-cells at 512.
+        result = out.images.cpu()
         for j, t in enumerate(batch):
-            t.state = self._encode(out.images[j].cpu())
             r, c = t.grid.row_col(cells[j])
+            rows, cols = slice(r * t.mask_size, (r + 1) * t.mask_size), slice(c * t.mask_size, (c + 1) * t.mask_size)
+            t.state[:, rows, cols] = self._encode(result[j, :, rows, cols])
             t.pending.append((it, cells[j], r, c, float(out.kept_drift[j])))
             t.iteration = it
 
-    def _checkpoint(self, store, due: list[Trajectory], originals, metrics, cache) -> None:
+    def _checkpoint(self, writer: "CheckpointWriter", due: list[Trajectory], originals, metrics, cache) -> None:
         """Score the trajectories at a checkpoint, keep their images, and commit them at once."""
         t0 = time.perf_counter()
         values: dict[tuple, dict[str, float]] = {t.key: {} for t in due}
@@ -269,23 +311,24 @@ class RipRun:
                 for t, v in zip(batch, scores.tolist()):
                     values[t.key][name] = v
         self.timings["metrics"] += time.perf_counter() - t0
-        cps = []
+        cps, images = [], []
         for t in due:
-            kept = self._keep(t)
+            kept = self._kept_path(t)
+            if kept is not None:
+                images.append((self.out / kept, t.state.clone()))
+            # Copies: the state is updated in place by the next iterations while the writer works.
             cps.append(Checkpoint(key=t.key, iteration=t.iteration, percent=t.percent(t.iteration),
-                                  values=values[t.key], cells=t.pending, state=t.state.numpy(), kept_path=kept))
-        store.commit(cps)
-        for t in due:
+                                  values=values[t.key], cells=t.pending, state=t.state.numpy().copy(), kept_path=kept))
             t.pending = []
+        writer.submit(images, cps)
 
     # 4. kept images ------------------------------------------------------------------------------
-    def _keep(self, t: Trajectory) -> str | None:
+    def _kept_path(self, t: Trajectory) -> str | None:
+        """Where this checkpoint's image goes, relative to the run folder (None: not kept)."""
         policy = self.cfg.keep_images
         if policy == "none" or (policy == "ends" and t.iteration not in (0, t.n_iter)):
             return None
-        rel = Path("kept") / safe_name(t.image) / f"m{t.mask_size}_seed{t.seed}_it{t.iteration:04d}.png"
-        save_image(self.out / rel, self._decode([t.state]))
-        return rel.as_posix()
+        return (Path("kept") / safe_name(t.image) / f"m{t.mask_size}_seed{t.seed}_it{t.iteration:04d}.png").as_posix()
 
     def _keep_originals(self, originals: dict[str, torch.Tensor]) -> None:
         if self.cfg.keep_images == "none":

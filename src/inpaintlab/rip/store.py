@@ -72,7 +72,8 @@ class RipStore:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.con = sqlite3.connect(self.path)
+        # One background writer thread commits; the owner only reads before it starts.
+        self.con = sqlite3.connect(self.path, check_same_thread=False)
         # WAL with synchronous=NORMAL survives a killed process (only power loss can drop the
         # last transactions), and keeps each checkpoint's commit cheap.
         self.con.execute("PRAGMA journal_mode=WAL")
