@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -31,3 +32,17 @@ def image_dir(tmp_path: Path) -> Path:
     Image.fromarray(synthetic_photo(48, 64, 2)).save(d / "b.png")
     Image.fromarray(synthetic_photo(80, 80, 3)).save(d / "c.jpg", quality=95)
     return d
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Tests are offline: any URL other than file:// fails the test that opens it."""
+    real = urllib.request.urlopen
+
+    def guarded(url, *a, **k):
+        u = url if isinstance(url, str) else url.full_url
+        if not u.startswith("file:"):
+            raise AssertionError(f"test tried the network: {u}")
+        return real(url, *a, **k)
+
+    monkeypatch.setattr(urllib.request, "urlopen", guarded)

@@ -65,18 +65,6 @@ def parse_options(items: list[str] | None) -> dict[str, object]:
     return opts
 
 
-def _model_help() -> str:
-    from .inpainters import INPAINTERS
-
-    return f"Inpainter backend: {', '.join(INPAINTERS.names())}."
-
-
-def _metric_help() -> str:
-    from .metrics import METRICS
-
-    return f"Comma-separated metrics from: {', '.join(METRICS.names())}."
-
-
 # -- inpaint ---------------------------------------------------------------------------------------
 
 @app.command()

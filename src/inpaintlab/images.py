@@ -35,16 +35,16 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-import secrets
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic import atomic_write
 from .errors import BadImageError, BadMaskError, InpaintlabError
 
 __all__ = [
@@ -317,24 +317,6 @@ def _decode(path: Path, pad: tuple[int, int, int]) -> np.ndarray:
         raise _Unreadable(_reason(exc)) from None
 
 
-def _atomic_write(path: Path, write: Callable[[object], None]) -> None:
-    """Write a file atomically: ``write(fileobj)`` into a temp file beside it, then replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, 0o666)  # mode 0o666 & ~umask, like an ordinary new file
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _save_format(path: Path, lossless_only: bool = False) -> tuple[str, dict]:
     """PIL format name and options for a file suffix; no suffix means PNG."""
     suffix = path.suffix.lower()
@@ -489,7 +471,7 @@ def save_image(path: str | os.PathLike, image_tensor: torch.Tensor) -> None:
         raise InpaintlabError(f"cannot save image {path}: {exc}") from None
     pil = Image.fromarray(to_numpy_uint8(image_tensor))
     try:
-        _atomic_write(path, lambda f: pil.save(f, format=fmt, **options))
+        atomic_write(path, lambda f: pil.save(f, format=fmt, **options))
     except OSError as exc:
         raise InpaintlabError(_one_line(f"cannot save image {path}: {_reason(exc)}")) from exc
 
@@ -593,7 +575,7 @@ def save_mask(path: str | os.PathLike, hole: torch.Tensor | np.ndarray) -> None:
         raise BadMaskError(f"cannot save mask {path}: values must be 0 (keep) or 1 (hole)")
     pil = Image.fromarray((arr != 0).astype(np.uint8) * 255)
     try:
-        _atomic_write(path, lambda f: pil.save(f, format=fmt, **options))
+        atomic_write(path, lambda f: pil.save(f, format=fmt, **options))
     except OSError as exc:
         raise BadMaskError(_one_line(f"cannot save mask {path}: {_reason(exc)}")) from exc
 

@@ -7,7 +7,7 @@ look-up, and an unknown name is an error that lists the known ones.
 from __future__ import annotations
 
 import re
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, Iterator, TypeVar
 
 from .errors import InpaintlabError
 
@@ -56,5 +56,3 @@ class Registry(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
-
-Factory = Callable[..., T]

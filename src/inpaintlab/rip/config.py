@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
 import platform
-import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -101,26 +98,4 @@ def check_compatible(saved: dict[str, Any], new: dict[str, Any], out: Path) -> N
             f"use another --out, or delete that folder to start over")
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON through a temporary file and a rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def config_from_dict(d: dict[str, Any]) -> RipConfig:
-    """Rebuild a :class:`RipConfig` from a saved ``config.json`` (unknown keys ignored)."""
-    names = {f.name for f in fields(RipConfig)}
-    return RipConfig(**{k: v for k, v in d.items() if k in names})
-
-
-__all__ = ["RipConfig", "DEFAULT_METRICS", "RUNTIME_KEYS", "validate", "versions", "check_compatible",
-           "write_json_atomic", "config_from_dict", "asdict"]
+__all__ = ["RipConfig", "DEFAULT_METRICS", "RUNTIME_KEYS", "validate", "versions", "check_compatible"]

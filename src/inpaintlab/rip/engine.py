@@ -9,6 +9,7 @@ per-trajectory random streams make the results independent of the batch size.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import OrderedDict
@@ -23,8 +24,9 @@ import torch
 from ..errors import InpaintlabError, MissingWeightsError
 from ..images import image_files, load_images, save_image, unique_names
 from ..inpainters import Inpainter, load_inpainter
-from ..metrics import METRIC_WEIGHTS, ReferenceMetric, load_metric
-from .config import RipConfig, check_compatible, validate, versions, write_json_atomic
+from ..metrics import ReferenceMetric, load_metric
+from ..atomic import atomic_write
+from .config import RipConfig, check_compatible, validate, versions
 from .schedule import Grid, checkpoint_iterations, draw_cells, iteration_generator, iterations_for, percent_per_iteration
 from .store import Checkpoint, RipStore
 
@@ -169,8 +171,6 @@ class RipRun:
         }
         path = self.out / "config.json"
         if path.exists():
-            import json
-
             saved = json.loads(path.read_text())
             check_compatible(saved, record, self.out)
             record["metrics_used"] = saved.get("metrics_used")
@@ -201,7 +201,8 @@ class RipRun:
             self.log(f"skipping metric {name}: {why}")
         inpainter = load_inpainter(self.cfg.model, compositing=self.cfg.compositing, **self.cfg.model_options)
         self.out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.out / "config.json", record)
+        text = json.dumps(record, indent=2, sort_keys=True).encode()
+        atomic_write(self.out / "config.json", lambda f: f.write(text))
         self.originals, self.failed, self.metrics, self.skipped = originals, failed, metrics, skipped
         self.inpainter = inpainter
 
