@@ -21,11 +21,11 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..errors import InpaintlabError, MissingWeightsError
 from ..images import image_files, load_images, save_image, unique_names
 from ..inpainters import Inpainter, load_inpainter
 from ..metrics import ReferenceMetric, load_metric
-from ..atomic import atomic_write
 from .config import RipConfig, check_compatible, validate, versions
 from .schedule import Grid, checkpoint_iterations, draw_cells, iteration_generator, iterations_for, percent_per_iteration
 from .store import Checkpoint, RipStore
@@ -108,18 +108,23 @@ class CheckpointWriter:
         self.store = store
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rip-writer")
         self.pending: list[Future] = []
+        self.max_pending = 4
 
     def submit(self, images: list[tuple[Path, torch.Tensor]], checkpoints: list[Checkpoint]) -> None:
-        # Surface a failed earlier write now rather than at the end of a long run.
-        done = [f for f in self.pending if f.done()]
-        for f in done:
-            f.result()
-        self.pending = [f for f in self.pending if not f.done()]
-        self.pending.append(self.pool.submit(self._write, images, checkpoints))
+        still = []
+        for f in self.pending:
+            if f.done():
+                f.result()  # surface a failed write now rather than at the end of a long run
+            else:
+                still.append(f)
+        # Bound the queue so copies of states cannot pile up behind a slow disk.
+        while len(still) >= self.max_pending:
+            still.pop(0).result()
+        self.pending = still + [self.pool.submit(self._write, images, checkpoints)]
 
     def _write(self, images: list[tuple[Path, torch.Tensor]], checkpoints: list[Checkpoint]) -> None:
         for path, state in images:
-            save_image(path, state.float() / 255.0 if state.dtype == torch.uint8 else state)
+            save_image(path, state_to_image(state))
         self.store.commit(checkpoints)
 
     def __enter__(self) -> "CheckpointWriter":
@@ -251,8 +256,7 @@ class RipRun:
         return image.float().clone()
 
     def _decode(self, states: list[torch.Tensor]) -> torch.Tensor:
-        x = torch.stack(states)
-        return x.float() / 255.0 if x.dtype == torch.uint8 else x
+        return state_to_image(torch.stack(states))
 
     def _advance(self, writer, trajs, originals, metrics, cache, inpainter: Inpainter) -> int:
         """Iterate every trajectory to its end, committing at its checkpoints."""
@@ -338,6 +342,11 @@ class RipRun:
             path = self.out / "kept" / safe_name(name) / "original.png"
             if not path.exists():
                 save_image(path, img)
+
+
+def state_to_image(state: torch.Tensor) -> torch.Tensor:
+    """A trajectory state (uint8, or float when not quantising) as a float image in [0, 1]."""
+    return state.float() / 255.0 if state.dtype == torch.uint8 else state
 
 
 def safe_name(name: str) -> str:
