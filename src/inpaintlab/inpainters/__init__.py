@@ -8,6 +8,7 @@ drift*) is measured on every call.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 
@@ -54,7 +55,8 @@ class Inpainter:
         self.backend = backend
         self.name = name or type(backend).__name__
         self.compositing = compositing
-        self._compose = COMPOSITORS.get(compositing)
+        compose = COMPOSITORS.get(compositing)
+        self._compose = functools.partial(compose, width=feather_width) if compositing == "feather" else compose
         self.feather_width = feather_width
         self.validate = validate
 
@@ -71,10 +73,7 @@ class Inpainter:
             validate_hole(hole, images)
         gens = _per_sample(generator, images.shape[0])
         raw = self._call_backend(images, hole, gens)
-        if self.compositing == "feather":
-            out = self._compose(images, raw, hole, self.feather_width)
-        else:
-            out = self._compose(images, raw, hole)
+        out = self._compose(images, raw, hole)
         keep = 1.0 - hole
         n_keep = keep.sum(dim=(1, 2, 3)).clamp_min(1) * images.shape[1]
         drift = ((raw - images).abs() * keep).sum(dim=(1, 2, 3)) / n_keep
