@@ -18,6 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .errors import InpaintlabError
+from .datasets.commands import datasets_app
+from .evaluate.commands import eval_app
 
 app = typer.Typer(help="inpaintlab: run, train and measure image inpainting models, faithfully and stably.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -26,6 +28,8 @@ rip_app = typer.Typer(help="Recursive InPainting (RIP): how stable is an inpaint
 weights_app = typer.Typer(help="Pretrained weight files: where they are and how to get them.", no_args_is_help=True)
 app.add_typer(rip_app, name="rip")
 app.add_typer(weights_app, name="weights")
+app.add_typer(eval_app, name="eval")
+app.add_typer(datasets_app, name="datasets")
 
 out = Console(soft_wrap=True)  # messages stay one line (copyable paths); tables still fit the width
 err = Console(stderr=True, soft_wrap=True)

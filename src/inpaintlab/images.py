@@ -131,7 +131,7 @@ def _reason(exc: BaseException) -> str:
     return _one_line(text or type(exc).__name__)[:200]
 
 
-def _pad_rgb(pad_color: Sequence[int]) -> tuple[int, int, int]:
+def pad_rgb(pad_color: Sequence[int]) -> tuple[int, int, int]:
     """Validate a pad colour: three integers in 0-255 (R, G, B)."""
     try:
         if isinstance(pad_color, (str, bytes)):
@@ -349,7 +349,7 @@ def read_image(path: str | os.PathLike, *, pad_color: Sequence[int] = (0, 0, 0))
     """
     path = Path(path)
     try:
-        return _read(path, _pad_rgb(pad_color))
+        return _read(path, pad_rgb(pad_color))
     except _Unreadable as exc:
         raise BadImageError(_one_line(f"cannot read image {path}: {exc.reason}")) from None
 
@@ -370,13 +370,29 @@ def _prepare(arr: np.ndarray, size: int | None, pad: tuple[int, int, int], quant
     return to_tensor(arr)
 
 
+def image_from_pil(im: Image.Image, *, size: int | None = 512, pad_color: Sequence[int] = (0, 0, 0),
+                   quantize: bool = True) -> torch.Tensor:
+    """An in-memory PIL image (any mode, e.g. from a dataset library) as ``load_image`` would load it.
+
+    Same rules as files: EXIF orientation, modes and transparency on ``pad_color``, pad, resize,
+    quantize. Undecodable data raises ``BadImageError`` with a one-line reason.
+    """
+    pad = pad_rgb(pad_color)
+    try:
+        im.load()
+        arr = np.clip(np.ascontiguousarray(_from_pil(ImageOps.exif_transpose(im), pad)), 0, 1)
+    except Exception as exc:  # decoders raise many types on corrupt data; all mean "unreadable"
+        raise BadImageError(f"cannot decode image: {_reason(exc)}") from None
+    return _prepare(arr, size, pad, quantize)
+
+
 def pad_to_square(image: np.ndarray, pad_color: Sequence[int] = (0, 0, 0)) -> np.ndarray:
     """Centre ``image`` (HxWx3, float in [0, 1] or uint8) between blank bands to make it square.
 
     The bands are ``pad_color`` (0-255 RGB; default black). An odd remainder goes to the
     bottom / right band. Always returns a new array of the same dtype.
     """
-    pad = _pad_rgb(pad_color)
+    pad = pad_rgb(pad_color)
     if image.ndim != 3 or image.shape[2] != 3:
         raise BadImageError(f"pad_to_square expects an HxWx3 array, got shape {tuple(image.shape)}")
     h, w = image.shape[:2]
@@ -455,7 +471,7 @@ def load_image(
     """
     if size is not None:
         _check_size(size)
-    return _prepare(read_image(path, pad_color=pad_color), size, _pad_rgb(pad_color), quantize)
+    return _prepare(read_image(path, pad_color=pad_color), size, pad_rgb(pad_color), quantize)
 
 
 def save_image(path: str | os.PathLike, image_tensor: torch.Tensor) -> None:
@@ -737,7 +753,7 @@ def load_images(
     (``a.png`` and ``a.jpg``) keep their suffix, and stems that still clash use the path
     relative to the files' common folder. Names depend on ``paths`` only, not on which files fail.
     """
-    pad = _pad_rgb(pad_color)
+    pad = pad_rgb(pad_color)
     if size is not None:
         _check_size(size)
     paths = [Path(p) for p in paths]

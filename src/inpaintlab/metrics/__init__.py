@@ -1,20 +1,33 @@
-"""Metrics: pure functions in :mod:`.functional`, and reference metrics for repeated scoring.
+"""Metrics: pure functions, stateful metrics for evaluation, and reference metrics for repeated scoring.
 
-A :class:`ReferenceMetric` scores images against a fixed reference many times (RIP compares
-every checkpoint with the original): :meth:`~ReferenceMetric.prepare` turns the reference into
-cached tensors once (LPIPS: its backbone features), :meth:`~ReferenceMetric.score` scores a
-batch against prepared references, so each checkpoint costs one backbone pass.
+Two families share one set of names:
+
+* :data:`METRIC_CLASSES` (:mod:`.base`): stateful :class:`~.base.Metric` objects with
+  ``update`` / ``compute`` / ``reset``, used by ``inpaintlab eval``. Build one with
+  :func:`build_metric` from a spec ``name`` or ``name@region`` (region image / hole / kept).
+* :data:`METRICS`: :class:`ReferenceMetric` factories used by RIP through :func:`load_metric`.
+  A reference metric scores images against a fixed reference many times (RIP compares every
+  checkpoint with the original): :meth:`~ReferenceMetric.prepare` turns the reference into
+  cached tensors once (LPIPS: its backbone features), :meth:`~ReferenceMetric.score` scores a
+  batch against prepared references, so each checkpoint costs one backbone pass. Metrics that
+  need the hole (CD, boundary gradient error, kept-region drift) or a whole dataset (FID,
+  P-IDS, U-IDS) exist only as stateful metrics.
 """
 
 from __future__ import annotations
 
 import abc
+import importlib
+import importlib.util
 from typing import Callable
 
 import torch
 
+from ..errors import InpaintlabError
 from ..registry import Registry
-from .functional import mae, psnr, ssim
+from .base import METRIC_CLASSES, Metric, PerImageMetric
+from .boundary import boundary_gradient_error, color_distance
+from .functional import kept_drift, mae, ms_ssim, psnr, ssim
 
 Prepared = list[torch.Tensor]  # tensors with a leading batch dimension
 
@@ -74,22 +87,155 @@ class LPIPSMetric(ReferenceMetric):
 METRICS: Registry[Callable[..., ReferenceMetric]] = Registry("metric")
 METRICS.register("psnr", lambda device="cpu": FunctionMetric("psnr", psnr, True))
 METRICS.register("ssim", lambda device="cpu": FunctionMetric("ssim", ssim, True))
+METRICS.register("ms-ssim", lambda device="cpu": FunctionMetric("ms-ssim", ms_ssim, True))
 METRICS.register("mae", lambda device="cpu": FunctionMetric("mae", mae, False))
 for _net in ("alex", "squeeze", "vgg"):
     METRICS.register(f"lpips-{_net}", lambda device="cpu", _net=_net: LPIPSMetric(_net, device))
+
+
+# -- stateful per-image metrics ----------------------------------------------------------------
+
+@METRIC_CLASSES.register("psnr")
+class PSNR(PerImageMetric):
+    """PSNR ``10 log10(1 / MSE)`` per image, MSE over the region's pixels; ``inf`` for identical images."""
+
+    name, higher_is_better, regions = "psnr", True, ("image", "hole", "kept")
+
+    def values(self, images, reference, hole):
+        return psnr(images, reference, hole=hole, region=self.region)
+
+
+@METRIC_CLASSES.register("ssim")
+class SSIM(PerImageMetric):
+    """Mean SSIM (Wang et al. 2004); hole / kept: mean of the SSIM map over window centres in the region."""
+
+    name, higher_is_better, regions = "ssim", True, ("image", "hole", "kept")
+
+    def values(self, images, reference, hole):
+        return ssim(images, reference, hole=hole, region=self.region)
+
+
+@METRIC_CLASSES.register("ms-ssim")
+class MSSSIM(PerImageMetric):
+    """MS-SSIM (Wang, Simoncelli, Bovik 2003), 5 scales, whole image (min side 161)."""
+
+    name, higher_is_better = "ms-ssim", True
+
+    def values(self, images, reference, hole):
+        try:
+            return ms_ssim(images, reference)
+        except ValueError as e:  # too small: a user error, one line
+            raise InpaintlabError(str(e)) from None
+
+
+@METRIC_CLASSES.register("mae")
+class MAE(PerImageMetric):
+    """Mean absolute error over the region's pixels and channels."""
+
+    name, higher_is_better, regions = "mae", False, ("image", "hole", "kept")
+
+    def values(self, images, reference, hole):
+        return mae(images, reference, hole=hole, region=self.region)
+
+
+@METRIC_CLASSES.register("cd")
+class ColorDistance(PerImageMetric):
+    """Color Distance (Seamless Borders): mean RGB L2 step across the hole's boundary, 0-255 scale."""
+
+    name, higher_is_better, needs_hole = "cd", False, True
+
+    def values(self, images, reference, hole):
+        return color_distance(images, hole)
+
+
+@METRIC_CLASSES.register("boundary-gradient")
+class BoundaryGradientError(PerImageMetric):
+    """Sobel magnitude of (result - reference) on the hole's edge pixels, per channel then averaged (ASUKA)."""
+
+    name, higher_is_better, needs_hole = "boundary-gradient", False, True
+
+    def values(self, images, reference, hole):
+        return boundary_gradient_error(images, reference, hole)
+
+
+@METRIC_CLASSES.register("kept-drift")
+class KeptDrift(PerImageMetric):
+    """Kept-region drift: mean |output - input| outside the hole, output taken before compositing."""
+
+    name, higher_is_better, regions, needs_hole = "kept-drift", False, ("kept",), True
+
+    def values(self, images, reference, hole):
+        return kept_drift(images, reference, hole)
+
+
+class LPIPS(PerImageMetric):
+    """LPIPS v0.1 (Zhang et al. 2018) on whole images; the backbone is built at construction."""
+
+    net: str = ""
+    higher_is_better = False
+
+    def __init__(self, *, region: str | None = None, device: str | torch.device = "cpu"):
+        self._model = LPIPSMetric(self.net, device)  # may raise MissingWeightsError
+        super().__init__(region=region, device=device)
+
+    def values(self, images, reference, hole):
+        return self._model(reference, images)
+
+
+for _net in ("alex", "squeeze", "vgg"):
+    METRIC_CLASSES.register(f"lpips-{_net}", type(f"LPIPS_{_net}", (LPIPS,), {
+        "name": f"lpips-{_net}", "net": _net, "__doc__": f"LPIPS v0.1 with the {_net} backbone, whole image."}))
 
 #: the weight files each metric needs (for `weights list` and skip messages)
 METRIC_WEIGHTS: dict[str, tuple[str, ...]] = {
     "lpips-alex": ("alexnet-owt-7be5be79.pth", "alex.pth"),
     "lpips-squeeze": ("squeezenet1_1-b8a52dc0.pth", "squeeze.pth"),
     "lpips-vgg": ("vgg16-397923af.pth", "vgg.pth"),
+    "fid": ("pt_inception-2015-12-05-6726825d.pth",),
+    "p-ids": ("pt_inception-2015-12-05-6726825d.pth",),
+    "u-ids": ("pt_inception-2015-12-05-6726825d.pth",),
 }
 
 
+def metrics_using(file_name: str) -> list[str]:
+    """The metrics that need the weight file ``file_name`` (for ``inpaintlab weights list``)."""
+    return sorted(m for m, files in METRIC_WEIGHTS.items() if file_name in files)
+
+
 def load_metric(name: str, device: str | torch.device = "cpu") -> ReferenceMetric:
-    """Build the registered metric ``name`` (may raise MissingWeightsError)."""
+    """Build the registered reference metric ``name`` (may raise MissingWeightsError)."""
     return METRICS.get(name)(device=device)
 
 
-__all__ = ["METRICS", "METRIC_WEIGHTS", "ReferenceMetric", "FunctionMetric", "LPIPSMetric", "load_metric",
-           "psnr", "ssim", "mae"]
+def parse_metric_spec(spec: str) -> tuple[str, str | None]:
+    """``"psnr@hole"`` -> ("psnr", "hole"); ``"psnr"`` -> ("psnr", None). Names and regions are checked."""
+    name, _, region = spec.strip().partition("@")
+    cls = METRIC_CLASSES.get(name)
+    if region and region not in cls.regions:
+        raise InpaintlabError(f"metric {name!r} supports region {', '.join(cls.regions)}, not {region!r} "
+                              f"(in {spec!r})")
+    return name, (region or None)
+
+
+def build_metric(spec: str, device: str | torch.device = "cpu") -> Metric:
+    """Build the stateful metric of ``spec`` (``name`` or ``name@region``); may raise MissingWeightsError."""
+    name, region = parse_metric_spec(spec)
+    return METRIC_CLASSES.get(name)(region=region, device=device)
+
+
+def metric_names() -> list[str]:
+    """Every metric name of either family."""
+    return sorted(set(METRIC_CLASSES.names()) | set(METRICS.names()))
+
+
+# The Inception-based dataset-level metrics (FID, P-IDS, U-IDS) register themselves in
+# METRIC_CLASSES on import; they live in their own modules, imported here once they exist.
+for _mod in ("fid", "ids"):
+    if importlib.util.find_spec(f"{__name__}.{_mod}") is not None:
+        importlib.import_module(f"{__name__}.{_mod}")
+
+__all__ = ["METRICS", "METRIC_CLASSES", "METRIC_WEIGHTS", "ReferenceMetric", "FunctionMetric", "LPIPSMetric",
+           "Metric", "PerImageMetric", "load_metric", "build_metric", "parse_metric_spec", "metric_names",
+           "metrics_using", "psnr", "ssim", "ms_ssim", "mae", "kept_drift", "color_distance",
+           "boundary_gradient_error", "PSNR", "SSIM", "MSSSIM", "MAE", "ColorDistance", "BoundaryGradientError",
+           "KeptDrift", "LPIPS"]

@@ -12,6 +12,8 @@ import abc
 
 import torch
 
+from ..errors import InpaintlabError
+
 REGIONS = ("image", "hole", "kept")
 
 
@@ -19,20 +21,28 @@ class Metric(abc.ABC):
     """A metric over batches of ``images`` against ``reference`` (both (N,3,H,W) in [0, 1]).
 
     ``hole`` is (N,1,H,W), 1 = hole; ``region`` restricts a per-image metric to the hole, the
-    kept pixels or the whole image, where the metric supports it.
+    kept pixels or the whole image, where the metric supports it (default: the first of
+    :attr:`regions`).
     """
 
     name: str = ""
     higher_is_better: bool = False
     dataset_level: bool = False
     regions: tuple[str, ...] = ("image",)
+    needs_hole: bool = False  # True when update() cannot work without ``hole``
 
-    def __init__(self, *, region: str = "image", device: str | torch.device = "cpu"):
+    def __init__(self, *, region: str | None = None, device: str | torch.device = "cpu"):
+        region = self.regions[0] if region is None else region
         if region not in self.regions:
-            raise ValueError(f"metric {self.name!r} supports region {', '.join(self.regions)}, not {region!r}")
+            raise InpaintlabError(f"metric {self.name!r} supports region {', '.join(self.regions)}, not {region!r}")
         self.region = region
         self.device = torch.device(device)
         self.reset()
+
+    @property
+    def key(self) -> str:
+        """The name results are stored under: ``name``, or ``name@region`` for a non-default region."""
+        return self.name if self.region == self.regions[0] else f"{self.name}@{self.region}"
 
     @abc.abstractmethod
     def update(self, images: torch.Tensor, reference: torch.Tensor, hole: torch.Tensor | None = None) -> torch.Tensor | None:
@@ -45,6 +55,42 @@ class Metric(abc.ABC):
     @abc.abstractmethod
     def reset(self) -> None:
         """Forget everything added."""
+
+
+class PerImageMetric(Metric):
+    """A per-image metric: ``update`` returns the batch's ``(N,)`` values, ``compute`` their mean.
+
+    Subclasses implement :meth:`values`. Values are kept in float64 on the CPU, so the mean does
+    not depend on how the data was split into batches.
+    """
+
+    def reset(self) -> None:
+        self._values: list[torch.Tensor] = []
+
+    @abc.abstractmethod
+    def values(self, images: torch.Tensor, reference: torch.Tensor, hole: torch.Tensor | None) -> torch.Tensor:
+        """The ``(N,)`` per-image values of one batch (tensors already on :attr:`device`)."""
+
+    @torch.no_grad()
+    def update(self, images: torch.Tensor, reference: torch.Tensor, hole: torch.Tensor | None = None) -> torch.Tensor:
+        if hole is None and (self.needs_hole or self.region != "image"):
+            raise ValueError(f"metric {self.key!r} needs the hole mask")
+        if images.shape != reference.shape:
+            raise ValueError(f"images {tuple(images.shape)} and reference {tuple(reference.shape)} differ in shape")
+        hole = None if hole is None else hole.to(self.device)
+        v = self.values(images.to(self.device), reference.to(self.device), hole)
+        v = v.detach().double().cpu().reshape(-1)
+        self._values.append(v)
+        return v
+
+    def all_values(self) -> torch.Tensor:
+        """Every per-image value added since the last reset, in order (float64)."""
+        return torch.cat(self._values) if self._values else torch.zeros(0, dtype=torch.float64)
+
+    def compute(self) -> float:
+        """Mean of the per-image values (NaN when nothing was added)."""
+        v = self.all_values()
+        return float(v.mean()) if v.numel() else float("nan")
 
 
 #: name -> Metric subclass (stateful metrics for evaluation tables; ``cls(region=..., device=...)``)

@@ -1,0 +1,158 @@
+"""Hugging Face hub datasets through the ``datasets`` library (e.g. ``huggan/wikiart`` for RIP).
+
+``HubDataset(name, split=..., streaming=...)`` calls ``datasets.load_dataset``; online it
+downloads into the ``datasets`` cache (or streams), offline (``HF_HUB_OFFLINE=1`` or no network)
+it works from that cache when the dataset was downloaded before without streaming, and otherwise
+fails with one line naming the dataset, the cache folders and what to do. Streaming always needs
+the network; use it with ``limit`` to take a few images from a large set without downloading it.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from typing import Any, Iterator, Sequence
+
+from PIL import Image
+
+from ..errors import InpaintlabError
+from ..images import image_from_pil, pad_rgb  # the same decoding rules as image files
+from .clip import hub_cache_dir
+from .folder import Item
+
+__all__ = ["HubDataset", "detect_image_column"]
+
+_PREFERRED_COLUMNS = ("image", "img", "images", "picture")
+
+
+def _datasets_cache() -> str:
+    try:
+        import datasets.config
+
+        return str(datasets.config.HF_DATASETS_CACHE)
+    except Exception:  # pragma: no cover - only the message needs it
+        return "~/.cache/huggingface/datasets"
+
+
+def _offline_message(name: str, split: str, streaming: bool, exc: BaseException) -> str:
+    reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+    stream = " (streaming always needs the network)" if streaming else ""
+    return (f"cannot load Hugging Face dataset {name!r} (split {split!r}){stream}: the hub cannot be reached "
+            f"or offline mode is on (HF_HUB_OFFLINE=1), and it is not in the local caches {_datasets_cache()} / "
+            f"{hub_cache_dir()} ({reason}); run once online without --streaming to cache it, or use a folder of images")
+
+
+def detect_image_column(features: dict[str, Any] | None, example: dict[str, Any] | None) -> str:
+    """The image column: the only ``datasets.Image`` feature (or image-valued field); with several, one named 'image'."""
+    candidates: list[str] = []
+    if features:
+        import datasets
+
+        candidates = [k for k, f in features.items() if isinstance(f, datasets.Image)]
+    if not candidates and example:
+        candidates = [k for k, v in example.items()
+                      if isinstance(v, Image.Image) or (isinstance(v, dict) and isinstance(v.get("bytes"), bytes))]
+    if len(candidates) == 1:
+        return candidates[0]
+    columns = sorted((features or example or {}).keys())
+    if not candidates:
+        raise InpaintlabError(f"no image column found among {', '.join(columns) or 'no columns'}; "
+                              f"name it with image_column=...")
+    for preferred in _PREFERRED_COLUMNS:
+        if preferred in candidates:
+            return preferred
+    raise InpaintlabError(f"several image columns ({', '.join(candidates)}); choose one with image_column=...")
+
+
+def _to_pil(value: Any) -> Image.Image:
+    """A decoded ``datasets.Image`` value (PIL image) or an undecoded one (``{"bytes", "path"}``) to PIL."""
+    if isinstance(value, Image.Image):
+        return value
+    if isinstance(value, dict) and value.get("bytes"):
+        return Image.open(io.BytesIO(value["bytes"]))
+    if isinstance(value, dict) and value.get("path"):
+        return Image.open(value["path"])
+    raise ValueError(f"not an image ({type(value).__name__})")
+
+
+class HubDataset:
+    """Images of a Hugging Face hub dataset, decoded with ``inpaintlab.images``' rules (EXIF, modes, alpha).
+
+    ``image_column`` is detected when not given; ``limit`` takes the first N rows; ``config`` is the
+    dataset's subset name. Items are named ``<split>-<row:06d>``; unreadable rows are skipped and
+    listed in ``failed`` as ``(name, reason)``.
+    """
+
+    def __init__(self, name: str, *, split: str = "train", streaming: bool = False, image_column: str | None = None,
+                 limit: int | None = None, config: str | None = None, size: int | None = None,
+                 pad_color: Sequence[int] = (0, 0, 0), quantize: bool = True):
+        if limit is not None and limit <= 0:
+            raise InpaintlabError(f"limit must be a positive number of images, got {limit}")
+        self.name, self.split, self.streaming, self.limit = name, split, streaming, limit
+        self.size, self.pad, self.quantize = size, pad_rgb(pad_color), quantize
+        self.failed: list[tuple[str, str]] = []
+        self.data = self._load(config)
+        self.image_column = image_column or detect_image_column(self._features(), self._peek())
+        columns = self._features() or self._peek() or {}
+        if columns and self.image_column not in columns:
+            raise InpaintlabError(f"dataset {name!r} has no column {self.image_column!r}; "
+                                  f"columns: {', '.join(sorted(columns))}")
+        self._undecoded()
+
+    def _load(self, config: str | None):
+        """``datasets.load_dataset``, its connection / cache errors turned into one line."""
+        import datasets
+
+        try:
+            return datasets.load_dataset(self.name, config, split=self.split, streaming=self.streaming)
+        except datasets.exceptions.DatasetNotFoundError as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise InpaintlabError(f"Hugging Face dataset {self.name!r} was not found ({reason}); check the name, "
+                                  f"or log in (`hf auth login`) for a gated dataset") from None
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            raise InpaintlabError(_offline_message(self.name, self.split, self.streaming, exc)) from None
+        except ValueError as exc:  # e.g. an unknown split or subset
+            reason = " ".join(str(exc).split())[:200]
+            raise InpaintlabError(f"cannot load Hugging Face dataset {self.name!r} (split {self.split!r}): {reason}") from None
+
+    def _undecoded(self) -> None:
+        # Decode the image bytes ourselves: a corrupt row is then skipped and listed, instead of
+        # raising inside the library's iterator, and the decoding rules are inpaintlab's.
+        import datasets
+
+        feature = (self._features() or {}).get(self.image_column)
+        if isinstance(feature, datasets.Image) and feature.decode:
+            self.data = self.data.cast_column(self.image_column, datasets.Image(decode=False))
+
+    def _features(self) -> dict[str, Any] | None:
+        return getattr(self.data, "features", None) or None
+
+    def _peek(self) -> dict[str, Any] | None:
+        if self._features():
+            return None
+        return next(iter(self.data), None)
+
+    def __len__(self) -> int:
+        """Rows that will be read (``limit`` applied); a streaming dataset without ``limit`` has no length."""
+        if self.streaming:
+            if self.limit is None:
+                raise TypeError("a streaming dataset without limit has no length")
+            return self.limit
+        n = len(self.data)
+        return n if self.limit is None else min(n, self.limit)
+
+    def __iter__(self) -> Iterator[Item]:
+        self.failed = []
+        rows = itertools.islice(iter(self.data), self.limit)
+        for index, row in enumerate(rows):
+            name = f"{self.split}-{index:06d}"
+            try:
+                with _to_pil(row[self.image_column]) as im:
+                    tensor = image_from_pil(im, size=self.size, pad_color=self.pad, quantize=self.quantize)
+            except Exception as exc:  # decoders raise many types on corrupt data; all mean "unreadable"
+                self.failed.append((f"{self.name}:{name}", str(exc).removeprefix("cannot decode image: ")))
+                continue
+            yield Item(name=name, image=tensor, source=f"hf://{self.name}/{self.split}/{index}")
+
+    def __repr__(self) -> str:
+        return f"HubDataset({self.name!r}, split={self.split!r}, streaming={self.streaming})"

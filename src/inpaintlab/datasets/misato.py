@@ -1,0 +1,366 @@
+"""MISATO-style benchmark builder (ASUKA, Sec. 4): representative images per domain, with masks.
+
+For each domain (a folder or glob of images), :func:`build_misato`:
+
+1. embeds every readable image with CLIP's image encoder (``image_embeds``, float32, batched);
+   unreadable files are skipped and listed;
+2. L2-normalises the embeddings (CLIP's cosine space) and clusters them with scikit-learn's
+   ``BisectingKMeans(n_clusters=per_domain, random_state=seed)``;
+3. takes, for each cluster, the member with the smallest **Euclidean distance between its
+   normalised embedding and the cluster centre** (the k-means objective's own metric; ties go
+   to the first file in sorted order);
+4. centre-crops each chosen image to a square and resizes it to ``size`` (area interpolation
+   when shrinking, bicubic when enlarging, as ``inpaintlab.images.resize``), and saves
+   ``OUT/images/<domain>/<name>.png``;
+5. draws a mask per image with ``MASKS.get(mask_kind)(**mask_params)`` and the generator
+   ``np.random.default_rng(np.random.SeedSequence([seed, domain_index, i]))``, where
+   ``domain_index`` is the domain's position in the given order and ``i`` the image's rank
+   among its domain's chosen images in sorted file order, and saves it as
+   ``OUT/masks/<domain>/<name>.png`` (white = hole);
+6. writes ``OUT/manifest.json``: the settings, every item (domain, source, cluster id and size,
+   distance to the centre, hole ratio, image and mask files), the skipped files.
+
+A domain with fewer readable images than ``per_domain`` is an error, unless ``allow_fewer``,
+which takes all of that domain's images (each its own cluster, distance 0). Every file is written
+atomically; CLIP embeddings are cached in ``OUT/embeddings/<domain>.npz`` so a rerun of an
+interrupted build does not embed again. Rerunning into a folder that holds a build with other
+settings is refused, naming the keys that differ; ``batch_size`` and ``device`` may change.
+Caveat: CLIP's float arithmetic may differ in the last bits between batch sizes and devices,
+which can flip a near-tie in the clustering.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_write
+from ..errors import InpaintlabError
+from ..images import read_image, resize, save_image, save_mask, to_tensor
+from ..rip.config import check_compatible, versions
+from .clip import DEFAULT_CLIP, load_clip_vision
+from .folder import FolderDataset
+
+__all__ = ["MisatoConfig", "BuildSummary", "build_misato", "select_representatives", "centre_crop",
+           "mask_rng", "Embed"]
+
+#: A feature function: a list of ``(1, 3, H, W)`` images in [0, 1] -> float32 ``(N, D)``.
+Embed = Callable[[Sequence[torch.Tensor]], np.ndarray]
+
+MANIFEST = "manifest.json"
+_DOMAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class MisatoConfig:
+    """Everything that determines a MISATO-style build (defaults: the paper's 500 per domain at 512)."""
+
+    domains: list[tuple[str, str]]  # (name, folder or glob), in order: the order seeds the masks
+    per_domain: int = 500
+    size: int = 512
+    seed: int = 0
+    clip: str = DEFAULT_CLIP
+    mask_kind: str = "misato"
+    mask_params: dict[str, Any] = field(default_factory=dict)
+    allow_fewer: bool = False
+    # Run-time options below: they never change a result (named as in RipConfig's RUNTIME_KEYS).
+    batch_size: int = 32
+    device: str = "cpu"
+
+
+@dataclass
+class BuildSummary:
+    """What a build did: items per domain, skipped files, and where the manifest is."""
+
+    out: Path
+    counts: dict[str, int]
+    skipped: list[tuple[str, str]]
+    manifest: Path
+
+
+# ------------------------------------------------------------------------------------------------
+# validation
+
+
+def validate(cfg: MisatoConfig) -> None:
+    """Reject impossible settings early, one line each."""
+    if not cfg.domains:
+        raise InpaintlabError("no domains given; add at least one --domain NAME=DIR")
+    names = [name for name, _ in cfg.domains]
+    for name in names:
+        if not _DOMAIN_NAME.match(name):
+            raise InpaintlabError(f"domain name {name!r} must be letters, digits, '.', '_' or '-' (it names a folder)")
+    if len(set(names)) != len(names):
+        raise InpaintlabError(f"domain names repeat: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
+    for what, value in (("per-domain", cfg.per_domain), ("size", cfg.size), ("batch-size", cfg.batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise InpaintlabError(f"--{what} must be a positive integer, got {value!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise InpaintlabError(f"--seed must be a non-negative integer, got {cfg.seed!r}")
+
+
+def make_mask_generator(kind: str, params: dict[str, Any]):
+    """``MASKS.get(kind)(**params)``; a wrong parameter is one line naming the kind."""
+    from ..masks import MASKS
+
+    factory = MASKS.get(kind)
+    try:
+        return factory(**params)
+    except InpaintlabError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise InpaintlabError(f"mask kind {kind!r} rejects parameters {params}: {exc}") from None
+
+
+def mask_rng(seed: int, domain_index: int, i: int) -> np.random.Generator:
+    """The generator of item ``i`` of domain ``domain_index``: ``default_rng(SeedSequence([seed, d, i]))``."""
+    return np.random.default_rng(np.random.SeedSequence([seed, domain_index, i]))
+
+
+# ------------------------------------------------------------------------------------------------
+# the output folder
+
+
+def _config_record(cfg: MisatoConfig) -> dict[str, Any]:
+    record = asdict(cfg)
+    record["domains"] = [[name, spec] for name, spec in cfg.domains]
+    return record
+
+
+def _read_manifest(out: Path) -> dict[str, Any] | None:
+    path = out / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InpaintlabError(f"cannot read {path} ({exc}); use another --out, or delete that folder") from None
+
+
+def prepare_out(out: Path, config: dict[str, Any], sources: dict[str, list[str]]) -> None:
+    """Refuse a non-empty ``out`` that is not a build with the same settings and source files."""
+    if out.exists() and not out.is_dir():
+        raise InpaintlabError(f"--out {out} is a file, not a folder")
+    saved = _read_manifest(out) if out.is_dir() else None
+    if saved is None:
+        if out.is_dir() and any(out.iterdir()):
+            raise InpaintlabError(f"--out {out} is not empty and holds no MISATO build ({MANIFEST}); "
+                                  f"use an empty or new folder")
+        return
+    if not saved.get("complete") and not (out / "images").exists():
+        return  # an earlier attempt stopped before writing any image (e.g. a domain had too few): start over
+    # check_compatible compares 'config' minus the run-time keys, and 'images' (the resolved files).
+    check_compatible({"config": saved.get("config", {}), "images": saved.get("sources")},
+                     {"config": config, "images": sources}, out)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    text = json.dumps(data, indent=2, sort_keys=False).encode()
+    atomic_write(path, lambda f: f.write(text))
+
+
+# ------------------------------------------------------------------------------------------------
+# steps
+
+
+def embed_domain(dataset: FolderDataset, embed: Embed, batch_size: int,
+                 advance: Callable[[int], None] = lambda n: None) -> tuple[list[int], np.ndarray, list[tuple[str, str]]]:
+    """Embed every readable image of ``dataset`` in batches: (file indices, float32 (N, D), skipped)."""
+    index_of = {str(p): k for k, p in enumerate(dataset.paths)}
+    kept: list[int] = []
+    chunks: list[np.ndarray] = []
+    batch: list[torch.Tensor] = []
+    seen = 0
+
+    def flush() -> None:
+        if batch:
+            chunks.append(np.asarray(embed(batch), dtype=np.float32).reshape(len(batch), -1))
+            batch.clear()
+
+    for item in dataset:
+        kept.append(index_of[item.source])
+        batch.append(item.image)
+        if len(batch) == batch_size:
+            flush()
+        done = len(kept) + len(dataset.failed)
+        advance(done - seen)
+        seen = done
+    flush()
+    advance(len(dataset) - seen)
+    features = np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+    return kept, features, list(dataset.failed)
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (CLIP features are compared by cosine similarity)."""
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norm, np.finfo(x.dtype).tiny)
+
+
+def select_representatives(features: np.ndarray, k: int, seed: int) -> list[tuple[int, int, int, float]]:
+    """Bisecting k-means (Steinbach et al. 2000) into ``k`` clusters; per cluster the row nearest its centre.
+
+    Returns ``(row, cluster, cluster_size, distance)`` per non-empty cluster, sorted by row. With
+    no more rows than ``k``, every row is its own cluster (distance 0).
+    """
+    n = features.shape[0]
+    if n <= k:
+        return [(r, r, 1, 0.0) for r in range(n)]
+    from sklearn.cluster import BisectingKMeans
+
+    x = l2_normalise(features.astype(np.float32))
+    km = BisectingKMeans(n_clusters=k, random_state=seed).fit(x)
+    labels, centres = km.labels_, km.cluster_centers_
+    picks = []
+    for c in range(k):
+        members = np.flatnonzero(labels == c)
+        if members.size == 0:
+            continue
+        dist = np.linalg.norm(x[members].astype(np.float64) - centres[c].astype(np.float64), axis=1)
+        best = int(np.argmin(dist))  # first minimum: the earliest file wins a tie
+        picks.append((int(members[best]), c, int(members.size), float(dist[best])))
+    return sorted(picks)
+
+
+def centre_crop(image: np.ndarray) -> np.ndarray:
+    """The largest centred square of an HxWxC array (an odd remainder goes to the bottom / right)."""
+    h, w = image.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return image[top:top + s, left:left + s]
+
+
+def _progress_bar(enabled: bool):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), disable=not enabled)
+
+
+def _cached_embeddings(path: Path, clip: str, sources: list[str]) -> tuple[list[int], np.ndarray, list] | None:
+    """Embeddings saved by an earlier run of the same build, or None."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["clip"]) != clip or z["sources"].tolist() != sources:
+                return None
+            failed = [tuple(row) for row in z["failed"].tolist()]
+            return z["kept"].astype(int).tolist(), z["features"].astype(np.float32), failed
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _save_embeddings(path: Path, clip: str, sources: list[str], kept: list[int], features: np.ndarray,
+                     failed: list[tuple[str, str]]) -> None:
+    def write(f) -> None:
+        np.savez(f, clip=np.asarray(clip), sources=np.asarray(sources, dtype=str), kept=np.asarray(kept, np.int64),
+                 features=features, failed=np.asarray(failed, dtype=str).reshape(-1, 2))
+
+    atomic_write(path, write)
+
+
+def write_item(source: Path, name: str, out: Path, domain: str, size: int, hole: np.ndarray) -> dict[str, str]:
+    """Centre crop + resize the source image, save it and its mask; return the relative file names."""
+    image = resize(centre_crop(read_image(source)), size)
+    rel_image = Path("images") / domain / f"{name}.png"
+    rel_mask = Path("masks") / domain / f"{name}.png"
+    save_image(out / rel_image, to_tensor(image))
+    save_mask(out / rel_mask, hole)
+    return {"image": rel_image.as_posix(), "mask": rel_mask.as_posix()}
+
+
+def draw_mask(generate, size: int, rng: np.random.Generator, kind: str) -> np.ndarray:
+    """One HxW hole mask from the generator, checked: the right shape, binary (1 = hole)."""
+    hole = np.asarray(generate(size, size, rng))
+    if hole.shape != (size, size) or not np.isin(hole, (0, 1)).all():
+        raise InpaintlabError(f"mask kind {kind!r} returned a {hole.shape} mask that is not binary {size}x{size}")
+    return hole.astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+# the build
+
+
+def build_misato(cfg: MisatoConfig, out: str | Path, *, embed: Embed | None = None, progress: bool = True,
+                 log: Callable[[str], None] = lambda message: None) -> BuildSummary:
+    """Build a MISATO-style benchmark into ``out`` (see the module docstring for the steps).
+
+    ``embed`` replaces the CLIP encoder (for tests or other features); the default loads
+    ``cfg.clip`` with :func:`load_clip_vision` on ``cfg.device``.
+    """
+    out = Path(out)
+    # 1. settings, mask generator and source files: every input error before any work
+    validate(cfg)
+    generate = make_mask_generator(cfg.mask_kind, cfg.mask_params)
+    datasets = [FolderDataset(spec, size=None) for _, spec in cfg.domains]
+    for (name, spec), ds in zip(cfg.domains, datasets):
+        if len(ds) < cfg.per_domain and not cfg.allow_fewer:
+            raise InpaintlabError(f"domain {name!r} has {len(ds)} image files in {spec}, fewer than "
+                                  f"--per-domain {cfg.per_domain}; add images, lower --per-domain, or --allow-fewer")
+    config = _config_record(cfg)
+    sources = {name: [str(p.resolve()) for p in ds.paths] for (name, _), ds in zip(cfg.domains, datasets)}
+    prepare_out(out, config, sources)
+    if embed is None:
+        embed = load_clip_vision(cfg.clip, device=cfg.device)  # a missing model fails before anything is written
+        cache_key: str | None = cfg.clip
+    else:
+        cache_key = None  # an injected feature function is not cached
+    base = {"config": config, "versions": versions(), "sources": sources}
+    _write_json(out / MANIFEST, {**base, "complete": False})
+
+    # 2. embeddings per domain
+    embedded = []
+    with _progress_bar(progress) as bar:
+        for (name, _), ds in zip(cfg.domains, datasets):
+            cache = out / "embeddings" / f"{name}.npz"
+            hit = _cached_embeddings(cache, cache_key, sources[name]) if cache_key else None
+            if hit is None:
+                task = bar.add_task(f"CLIP {name}", total=len(ds))
+                hit = embed_domain(ds, embed, cfg.batch_size, lambda n, t=task: bar.advance(t, n))
+                if cache_key:
+                    _save_embeddings(cache, cache_key, sources[name], *hit)
+            embedded.append(hit)
+
+    # 3. clusters and representatives of every domain (all count checks before any image is written)
+    selections = []
+    skipped: list[tuple[str, str]] = []
+    for (name, spec), (kept, features, failed) in zip(cfg.domains, embedded):
+        skipped.extend(failed)
+        for path, why in failed:
+            log(f"skipped unreadable image {path}: {why}")
+        if len(kept) < cfg.per_domain and not cfg.allow_fewer:
+            raise InpaintlabError(f"domain {name!r} has {len(kept)} readable images in {spec} ({len(failed)} "
+                                  f"unreadable), fewer than --per-domain {cfg.per_domain}; add images, lower "
+                                  f"--per-domain, or --allow-fewer")
+        picks = select_representatives(features, cfg.per_domain, cfg.seed)
+        if len(picks) < cfg.per_domain and not cfg.allow_fewer:
+            raise InpaintlabError(f"domain {name!r} gave only {len(picks)} non-empty clusters of {cfg.per_domain} "
+                                  f"(duplicate images?); lower --per-domain, or --allow-fewer")
+        selections.append(picks)
+
+    # 4. images and masks
+    items: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    for d, ((name, _), ds, (kept, _, _), picks) in enumerate(zip(cfg.domains, datasets, embedded, selections)):
+        for i, (row, cluster, cluster_size, distance) in enumerate(picks):
+            k = kept[row]
+            hole = draw_mask(generate, cfg.size, mask_rng(cfg.seed, d, i), cfg.mask_kind)
+            files = write_item(ds.paths[k], ds.names[k], out, name, cfg.size, hole)
+            items.append({"domain": name, "name": ds.names[k], **files, "source": sources[name][k],
+                          "cluster": cluster, "cluster_size": cluster_size, "distance": distance,
+                          "hole_ratio": float(hole.mean())})
+        counts[name] = len(picks)
+        log(f"domain {name}: {len(picks)} images from {len(kept)} readable files")
+
+    # 5. the manifest, last: its 'complete' flag says the build finished
+    skipped_rows = [{"path": p, "reason": r} for p, r in skipped]
+    _write_json(out / MANIFEST, {**base, "complete": True, "counts": counts, "items": items, "skipped": skipped_rows})
+    return BuildSummary(out=out, counts=counts, skipped=skipped, manifest=out / MANIFEST)

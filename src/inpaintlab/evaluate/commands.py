@@ -1,0 +1,145 @@
+"""``inpaintlab eval``: score an inpainter (or a folder of results) and compare evaluations.
+
+Wire into the main CLI with ``app.add_typer(eval_app, name="eval")``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..errors import InpaintlabError
+from .config import DEFAULT_METRICS, MIN_BUCKET_IMAGES
+
+eval_app = typer.Typer(
+    help="Score an inpainter, or a folder of results, on images and masks paired by file stem; "
+         "`eval compare` puts evaluations side by side.",
+    no_args_is_help=True, invoke_without_command=True)
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _names(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _options(items: list[str] | None) -> dict[str, object]:
+    """``["radius=5"]`` -> {"radius": 5} (values read as JSON when they can be)."""
+    opts: dict[str, object] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InpaintlabError(f"--option {item!r} is not KEY=VALUE, e.g. --option radius=5")
+        k, v = item.split("=", 1)
+        try:
+            opts[k.strip().replace("-", "_")] = json.loads(v)
+        except json.JSONDecodeError:
+            opts[k.strip().replace("-", "_")] = v
+    return opts
+
+
+def _print_table(table, title: str, columns: str) -> None:
+    """Print ``table`` transposed (one row per metric) so it fits a terminal; ``columns`` names the header field."""
+    from .tables import metric_header
+
+    def _fmt(v) -> str:
+        return "–" if isinstance(v, float) and math.isnan(v) else f"{v:.4g}"
+
+    metrics = [c for c in table.columns if c not in ("scheme", "bucket", "n", "run")]
+    heads = [f"{str(h).rstrip('%')}\nn={n}" for h, n in zip(table[columns], table["n"])]
+    t = Table("metric", *heads, title=title)
+    for m in metrics:
+        t.add_row(metric_header(m), *[_fmt(v) for v in table[m]])
+    out.print(t)
+
+
+@eval_app.callback()
+def evaluate(
+    ctx: typer.Context,
+    images: Optional[str] = typer.Option(None, help="Folder (or glob) of ground-truth images."),
+    masks: Optional[str] = typer.Option(None, help="Folder (or glob) of masks, white = hole, paired by file stem."),
+    results: Optional[str] = typer.Option(None, help="Folder of results to score, paired by stem (or use --model)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Inpainter to run (see `inpaintlab models`)."),
+    option: Optional[list[str]] = typer.Option(None, "--option", help="Backend option KEY=VALUE (repeatable)."),
+    compositing: str = typer.Option("hard", help="With --model: hard, feather or poisson."),
+    metrics: str = typer.Option(",".join(DEFAULT_METRICS),
+                                help="Metrics, NAME or NAME@REGION (image, hole, kept); one whose weights are "
+                                     "missing is skipped with a note."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="Run folder: config.json, results.sqlite, table.md/csv, results/."),
+    size: Optional[int] = typer.Option(None, help="Pad to square and resize image, mask and result to this size "
+                                                  "(default: native size)."),
+    pad_color: str = typer.Option("0,0,0", help="With --size: colour of the blank bands, R,G,B in 0-255."),
+    seed: int = typer.Option(0, help="With --model: per-image generators come from (seed, image name)."),
+    min_bucket_images: int = typer.Option(MIN_BUCKET_IMAGES, help="Dataset-level metrics (FID, P-IDS, U-IDS) per bucket only "
+                                                   "when it holds at least this many images."),
+    batch_size: int = typer.Option(8, help="Images per inpainter / metric call; never changes a result."),
+    device: str = typer.Option("cpu", help="Torch device for metrics and GPU backends."),
+):
+    """Evaluate, or resume an interrupted evaluation: run the same command again."""
+    if ctx.invoked_subcommand is not None:
+        return
+    missing = [n for n, v in (("--images", images), ("--masks", masks), ("--out", out_dir)) if v is None]
+    if missing:
+        raise InpaintlabError(f"eval needs {', '.join(missing)} (see `inpaintlab eval --help`)")
+    from .config import EvalConfig
+    from .runner import EvalRun
+
+    try:
+        pad = [int(c) for c in pad_color.split(",")]
+    except ValueError:
+        raise InpaintlabError(f"--pad-color must be R,G,B in 0-255, got {pad_color!r}") from None
+    cfg = EvalConfig(images=images, masks=masks, results=results, model=model, model_options=_options(option),
+                     compositing=compositing, seed=seed, metrics=_names(metrics), size=size, pad_color=pad,
+                     min_bucket_images=min_bucket_images, batch_size=batch_size, device=device)
+    run = EvalRun(cfg, out_dir, log=lambda m: err.print(m, soft_wrap=True, markup=False))
+    run.prepare()  # rejects bad input before the progress bar starts
+    columns = (TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("images"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task(model or "results", total=None)
+        run.progress = lambda done, total: bar.update(task, completed=done, total=total)
+        try:
+            summary = run.run()
+        except KeyboardInterrupt:
+            bar.stop()
+            err.print(f"interrupted: scored images are saved in {out_dir}; run the same command to resume")
+            raise typer.Exit(130)
+    from .tables import build_table
+
+    t = summary.timings
+    out.print(f"evaluated {summary.images} images ({summary.resumed} resumed) in {t['total']:.1f} s "
+              f"(inpainter {t['inpaint']:.1f} s, metrics {t['metrics']:.1f} s); "
+              f"metrics: {', '.join(summary.metrics) or 'none'}", soft_wrap=True)
+    table = build_table(out_dir)
+    shown = table[(table["scheme"] != "strdiffusion") & (table["n"] > 0)]  # StrDiffusion's are LaMa's rows
+    _print_table(shown, f"{out_dir}: overall and by hole ratio [lo, hi) %", "bucket")
+    out.print(f"tables: {out_dir / 'table.md'}, {out_dir / 'table.csv'}", soft_wrap=True)
+
+
+@eval_app.command("compare")
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="Evaluation folders (from `inpaintlab eval --out`)."),
+    bucket: str = typer.Option("all", help="Compare on this hole-ratio bucket, e.g. all or 10-20%."),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Also write the table to this markdown file."),
+):
+    """Print evaluations side by side: one row per run, one column per metric."""
+    from ..atomic import atomic_write
+    from .tables import compare_table, to_markdown
+
+    table = compare_table(list(run_dirs), bucket)
+    _print_table(table, f"hole-ratio bucket {bucket}", "run")
+    if markdown is not None:
+        text = to_markdown(table, f"hole-ratio bucket {bucket}").encode()
+        atomic_write(markdown, lambda f: f.write(text))
+        out.print(f"wrote {markdown}")
+
+
+__all__ = ["eval_app", "evaluate", "compare"]

@@ -1,0 +1,330 @@
+"""The evaluation runner: pair files, (run the inpainter,) score, store, resume.
+
+1. pair images, masks and results by file stem; read every mask (hole ratio, empty / full check);
+2. load the metrics (one whose weights are missing is skipped with a note) and the inpainter;
+3. check or write ``config.json``;
+4. per batch of not-yet-scored images: load, inpaint (``--model``; results rounded to 8 bits
+   and saved to ``OUT/results``), score the per-image metrics, commit images and rows together;
+5. dataset-level metrics (FID, P-IDS, U-IDS) in one pass over every image at the end, overall
+   and per hole-ratio bucket holding at least ``min_bucket_images`` images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+
+from ..atomic import atomic_write
+from ..errors import BadMaskError, InpaintlabError, MissingWeightsError
+from ..images import image_files, load_mask, pad_to_square, read_image, resize, save_image, to_tensor
+from ..metrics import build_metric, parse_metric_spec
+from ..metrics.base import Metric
+from .buckets import OVERALL, buckets_of
+from .config import EvalConfig, check_compatible, validate
+from .store import EvalStore
+
+RESULTS_DIR = "results"
+
+
+@dataclass
+class Pair:
+    """One evaluation item: an image, its mask and (with ``--results``) its result, by stem."""
+
+    name: str
+    image: Path
+    mask: Path
+    result: Path | None = None
+    hole_pixels: int = 0
+    pixels: int = 0
+
+
+def _few(names: list[str], k: int = 3) -> str:
+    shown = ", ".join(names[:k])
+    return shown + (f" and {len(names) - k} more" if len(names) > k else "")
+
+
+def _by_stem(spec: str, what: str) -> dict[str, Path]:
+    files = image_files(spec)
+    stems: dict[str, Path] = {}
+    for f in files:
+        if f.stem in stems:
+            raise InpaintlabError(f"{what} {stems[f.stem].name} and {f.name} share the stem {f.stem!r}; "
+                                  f"files are paired by stem, so keep one")
+        stems[f.stem] = f
+    return stems
+
+
+def pair_files(images: str, masks: str, results: str | None = None) -> list[Pair]:
+    """Pair image, mask (and result) files by stem; any unpaired file is one error listing them."""
+    im, ma = _by_stem(images, "images"), _by_stem(masks, "masks")
+    re = _by_stem(results, "results") if results is not None else None
+    sets = {"images": set(im), "masks": set(ma)} | ({"results": set(re)} if re is not None else {})
+    common = set.intersection(*sets.values())
+    problems = []
+    for what, names in sets.items():
+        extra = sorted(names - common)
+        if extra:
+            others = " or ".join(k for k in sets if k != what)
+            problems.append(f"{len(extra)} {what} without {others} ({_few(extra)})")
+    if problems:
+        raise InpaintlabError(f"unpaired files (paired by file stem): {'; '.join(problems)}")
+    return [Pair(n, im[n], ma[n], re[n] if re is not None else None) for n in sorted(common)]
+
+
+def resize_hole(hole: np.ndarray, size: int) -> np.ndarray:
+    """Pad a hole mask with kept pixels to a centred square (as ``pad_to_square``), then resize to ``size``.
+
+    Area interpolation, then a pixel is hole when at least half of it was (>= 0.5).
+    """
+    h, w = hole.shape
+    n = max(h, w)
+    sq = np.zeros((n, n), np.float32)
+    top, left = (n - h) // 2, (n - w) // 2
+    sq[top:top + h, left:left + w] = hole
+    if n != size:
+        sq = cv2.resize(sq, (size, size), interpolation=cv2.INTER_AREA)
+    return (sq >= 0.5).astype(np.float32)
+
+
+def load_hole(pair: Pair, cfg: EvalConfig, image_hw: tuple[int, int] | None = None) -> torch.Tensor:
+    """The pair's (1,1,H,W) hole at the evaluation size; empty or full is a one-line error."""
+    hole = load_mask(pair.mask, size=image_hw)
+    if cfg.size is not None:
+        hole = torch.from_numpy(resize_hole(hole[0, 0].numpy(), cfg.size))[None, None]
+    k = int(hole.sum())
+    if k == 0 or k == hole.numel():
+        raise BadMaskError(f"mask {pair.mask} {'is empty' if k == 0 else 'covers the whole image'}"
+                           f"{' at --size ' + str(cfg.size) if cfg.size else ''}: nothing to evaluate")
+    return hole
+
+
+def image_generator(seed: int, name: str) -> torch.Generator:
+    """A per-image generator from (seed, image name): independent of batch size and file order."""
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """Round to the 8-bit grid, as the saved result file holds."""
+    return torch.round(images.clamp(0, 1) * 255) / 255
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that can change a result."""
+    out = {"python": platform.python_version()}
+    for pkg in ("inpaintlab", "torch", "numpy", "opencv-python-headless", "scikit-image", "pillow"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+@dataclass
+class EvalSummary:
+    out: Path
+    images: int
+    resumed: int
+    metrics: list[str]
+    skipped: dict[str, str]
+    dataset_rows: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class EvalRun:
+    """One evaluation in one folder; :meth:`prepare` rejects bad input, :meth:`run` does the work."""
+
+    def __init__(self, cfg: EvalConfig, out: str | Path, *, log: Callable[[str], None] = print,
+                 progress: Callable[[int, int], None] | None = None):
+        validate(cfg)
+        self.cfg, self.out, self.log, self.progress = cfg, Path(out), log, progress
+
+    # 1-3. input, metrics, folder ------------------------------------------------------------
+    def _load_metrics(self, specs: list[str]) -> tuple[dict[str, Metric], dict[str, str]]:
+        metrics, skipped = {}, {}
+        for spec in specs:
+            try:
+                m = build_metric(spec, device=self.cfg.device)
+            except MissingWeightsError as e:
+                skipped[spec] = str(e)
+                continue
+            metrics[m.key] = m
+        return metrics, skipped
+
+    def prepare(self) -> None:
+        """Pair and check the files, load metrics and inpainter, check or write ``config.json``."""
+        cfg = self.cfg
+        pairs = pair_files(cfg.images, cfg.masks, cfg.results)
+        for p in pairs:
+            hole = load_hole(p, cfg)
+            p.hole_pixels, p.pixels = int(hole.sum()), hole.numel()
+        for spec in cfg.metrics:  # unknown names and regions fail before any work
+            parse_metric_spec(spec)
+        record = {
+            "config": asdict(cfg),
+            "files": [[p.name, str(p.image), str(p.mask), str(p.result) if p.result else None] for p in pairs],
+            "versions": versions(),
+        }
+        path = self.out / "config.json"
+        if path.exists():
+            saved = json.loads(path.read_text())
+            check_compatible(saved, record, self.out)
+            record["metrics_used"] = saved.get("metrics_used")
+            record["versions_first_run"] = saved.get("versions_first_run", saved.get("versions"))
+            # A resume scores with the metrics of the first run, so every image has the same set.
+            metrics, skipped = self._load_metrics(record["metrics_used"])
+            if skipped:
+                raise InpaintlabError(f"cannot resume {self.out}: it was scored with {', '.join(skipped)}, "
+                                      f"now unavailable ({next(iter(skipped.values()))})")
+        else:
+            metrics, skipped = self._load_metrics(cfg.metrics)
+            record["metrics_used"] = [s for s in cfg.metrics if s not in skipped]
+        for name, why in skipped.items():
+            self.log(f"skipping metric {name}: {why}")
+        inpainter = None
+        if cfg.model is not None:
+            from ..inpainters import load_inpainter
+
+            inpainter = load_inpainter(cfg.model, compositing=cfg.compositing, **cfg.model_options)
+        self.out.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(record, indent=2, sort_keys=True).encode()
+        atomic_write(path, lambda f: f.write(text))
+        self.pairs, self.metrics, self.skipped, self.inpainter = pairs, metrics, skipped, inpainter
+
+    # 4. per-image metrics --------------------------------------------------------------------
+    def _read(self, path: Path) -> tuple[torch.Tensor, tuple[int, int]]:
+        """An image file as (1,3,H,W) at the evaluation size (8-bit grid), and its native (H, W)."""
+        arr = read_image(path, pad_color=self.cfg.pad_color)
+        native = arr.shape[:2]
+        if self.cfg.size is not None:
+            arr = resize(pad_to_square(arr, self.cfg.pad_color), self.cfg.size)
+        arr = np.round(arr * np.float32(255)) / np.float32(255)
+        return to_tensor(arr), native
+
+    def _load_reference(self, p: Pair) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+        x, native = self._read(p.image)
+        return x, load_hole(p, self.cfg, native), native
+
+    def _load_result(self, p: Pair, native: tuple[int, int]) -> torch.Tensor:
+        path = p.result if p.result is not None else self.out / RESULTS_DIR / f"{p.name}.png"
+        y, got = self._read(path)
+        if got != native:
+            raise InpaintlabError(f"result {path} is {got[0]}x{got[1]} but its image is {native[0]}x{native[1]}: "
+                                  f"results must have their image's size")
+        return y
+
+    def _iter_batches(self, todo: list[Pair]):
+        """Consecutive same-size items, at most ``batch_size`` each: (pair, image, hole, native size)."""
+        batch: list[tuple[Pair, torch.Tensor, torch.Tensor, tuple[int, int]]] = []
+        for p in todo:
+            x, hole, native = self._load_reference(p)
+            if batch and (len(batch) == self.cfg.batch_size or batch[0][1].shape != x.shape):
+                yield batch
+                batch = []
+            batch.append((p, x, hole, native))
+        if batch:
+            yield batch
+
+    def _score_batch(self, batch, store: EvalStore) -> None:
+        pairs = [b[0] for b in batch]
+        x = torch.cat([b[1] for b in batch])
+        hole = torch.cat([b[2] for b in batch])
+        drift = None
+        if self.inpainter is not None:
+            t0 = time.perf_counter()
+            gens = [image_generator(self.cfg.seed, p.name) for p in pairs]
+            res = self.inpainter.run(x.to(self.cfg.device), hole.to(self.cfg.device), generator=gens)
+            y, drift = quantize(res.images.cpu()), res.kept_drift.double().cpu()
+            self.timings["inpaint"] += time.perf_counter() - t0
+            for p, yi in zip(pairs, y):
+                save_image(self.out / RESULTS_DIR / f"{p.name}.png", yi[None])
+            results = [str(Path(RESULTS_DIR) / f"{p.name}.png") for p in pairs]
+        else:
+            y = torch.cat([self._load_result(p, b[3]) for p, b in zip(pairs, batch)])
+            results = [str(p.result) for p in pairs]
+        t0 = time.perf_counter()
+        rows = []
+        for key, metric in self.metrics.items():
+            if metric.dataset_level:
+                continue
+            if metric.name == "kept-drift" and drift is not None:
+                values = drift  # the backend's own output before compositing (Inpainter.run)
+            else:
+                values = metric.update(y, x, hole)
+                metric.reset()  # values live in the database; keep no state across batches
+            rows += [(p.name, key, float(v)) for p, v in zip(pairs, values)]
+        self.timings["metrics"] += time.perf_counter() - t0
+        images = [(p.name, int(x.shape[-2]), int(x.shape[-1]), p.hole_pixels, p.pixels,
+                   p.hole_pixels / p.pixels, r) for p, r in zip(pairs, results)]
+        store.commit_batch(images, rows)
+
+    # 5. dataset-level metrics -----------------------------------------------------------------
+    def _dataset_metrics(self, store: EvalStore) -> int:
+        names = [k for k, m in self.metrics.items() if m.dataset_level]
+        if not names:
+            return 0
+        scopes: dict[str, list[Pair]] = {OVERALL: list(self.pairs)}
+        for p in self.pairs:
+            for label in buckets_of(p.hole_pixels, p.pixels):
+                scopes.setdefault(label, []).append(p)
+        scopes = {s: ps for s, ps in scopes.items() if s == OVERALL or len(ps) >= self.cfg.min_bucket_images}
+        done = store.dataset_done()
+        todo = {(s, k) for s in scopes for k in names if (s, k) not in done}
+        if not todo:
+            return 0
+        instances = {(s, k): build_metric(k, device=self.cfg.device) for s, k in sorted(todo)}
+        member = {p.name: {s for s, ps in scopes.items() if p in ps} for p in self.pairs}
+        t0 = time.perf_counter()
+        for p in self.pairs:
+            x, hole, native = self._load_reference(p)
+            y = self._load_result(p, native)
+            for (s, _), m in instances.items():
+                if s in member[p.name]:
+                    m.update(y, x, hole)
+        rows = []
+        for (s, k), m in sorted(instances.items()):
+            try:
+                rows.append((s, k, float(m.compute()), len(scopes[s])))
+            except (InpaintlabError, ValueError) as e:
+                self.log(f"no {k} for bucket {s}: {e}")
+        store.commit_dataset(rows)
+        self.timings["metrics"] += time.perf_counter() - t0
+        return len(rows)
+
+    def run(self) -> EvalSummary:
+        """Run to the end (preparing first if needed); images already scored are skipped."""
+        if not hasattr(self, "pairs"):
+            self.prepare()
+        self.timings = {"inpaint": 0.0, "metrics": 0.0}
+        t0 = time.perf_counter()
+        with EvalStore(self.out / "results.sqlite") as store:
+            scored = store.scored()
+            todo = [p for p in self.pairs if p.name not in scored]
+            done = len(self.pairs) - len(todo)
+            if self.progress:
+                self.progress(done, len(self.pairs))
+            for batch in self._iter_batches(todo):
+                self._score_batch(batch, store)
+                done += len(batch)
+                if self.progress:
+                    self.progress(done, len(self.pairs))
+            dataset_rows = self._dataset_metrics(store)
+        self.timings["total"] = time.perf_counter() - t0
+        from .tables import write_tables
+
+        write_tables(self.out)
+        return EvalSummary(self.out, len(self.pairs), len(scored), list(self.metrics), self.skipped, dataset_rows,
+                           self.timings)
+
+
+__all__ = ["EvalRun", "EvalSummary", "Pair", "pair_files", "resize_hole", "image_generator", "RESULTS_DIR"]

@@ -1,0 +1,86 @@
+"""The SQLite store of an evaluation: per-image rows, dataset-level rows, each image's hole.
+
+One transaction per batch writes the batch's images and all their metric rows, so a killed
+run resumes after its last committed batch and ends with the rows of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    image TEXT PRIMARY KEY, height INTEGER NOT NULL, width INTEGER NOT NULL,
+    hole_pixels INTEGER NOT NULL, pixels INTEGER NOT NULL, hole_ratio REAL NOT NULL, result TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    image TEXT NOT NULL, metric TEXT NOT NULL, value REAL,
+    PRIMARY KEY (image, metric)
+);
+CREATE TABLE IF NOT EXISTS dataset_metrics (
+    bucket TEXT NOT NULL, metric TEXT NOT NULL, value REAL, n_images INTEGER NOT NULL,
+    PRIMARY KEY (bucket, metric)
+);
+"""
+
+ImageRow = tuple[str, int, int, int, int, float, str]  # image, height, width, hole_pixels, pixels, ratio, result
+
+
+class EvalStore:
+    """An evaluation's ``results.sqlite``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.con = sqlite3.connect(self.path)
+        self.con.execute("PRAGMA journal_mode=WAL")  # a killed process loses at most the open batch
+        self.con.execute("PRAGMA synchronous=NORMAL")
+        self.con.executescript(SCHEMA)
+        self.con.commit()
+
+    def close(self) -> None:
+        self.con.execute("PRAGMA journal_mode=DELETE")  # one self-contained file for readers and copies
+        self.con.close()
+
+    def __enter__(self) -> "EvalStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def scored(self) -> set[str]:
+        """Images whose batch was committed."""
+        return {r[0] for r in self.con.execute("SELECT image FROM images")}
+
+    def commit_batch(self, images: Iterable[ImageRow], values: Iterable[tuple[str, str, float]]) -> None:
+        """Write a batch's images and their (image, metric, value) rows in one transaction."""
+        with self.con:
+            self.con.executemany("INSERT OR REPLACE INTO images VALUES (?,?,?,?,?,?,?)", list(images))
+            self.con.executemany("INSERT OR REPLACE INTO metrics VALUES (?,?,?)",
+                                 [(i, m, float(v)) for i, m, v in values])
+
+    def dataset_done(self) -> set[tuple[str, str]]:
+        return {(b, m) for b, m in self.con.execute("SELECT bucket, metric FROM dataset_metrics")}
+
+    def commit_dataset(self, rows: Iterable[tuple[str, str, float, int]]) -> None:
+        with self.con:
+            self.con.executemany("INSERT OR REPLACE INTO dataset_metrics VALUES (?,?,?,?)", list(rows))
+
+
+def read_frames(path: str | Path) -> dict[str, pd.DataFrame]:
+    """The three tables of a results database (read-only), sorted by key."""
+    con = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    try:
+        return {
+            "images": pd.read_sql_query("SELECT * FROM images ORDER BY image", con),
+            "metrics": pd.read_sql_query("SELECT * FROM metrics ORDER BY image, metric", con),
+            "dataset_metrics": pd.read_sql_query("SELECT * FROM dataset_metrics ORDER BY bucket, metric", con),
+        }
+    finally:
+        con.close()
+
+
+__all__ = ["EvalStore", "read_frames", "SCHEMA"]
