@@ -26,7 +26,8 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("args", [[], ["rip"], ["rip", "run"], ["rip", "report"], ["rip", "export"],
                                   ["weights"], ["weights", "list"], ["weights", "fetch"], ["inpaint"], ["models"],
-                                  ["eval"], ["eval", "compare"], ["datasets"], ["datasets", "build-misato"]])
+                                  ["eval"], ["eval", "compare"], ["datasets"], ["datasets", "build-misato"],
+                                  ["masks"], ["masks", "generate"], ["masks", "preview"]])
 def test_every_command_has_help(monkeypatch, capsys, args):
     code, out, _ = run_cli(monkeypatch, capsys, *args, "--help")
     assert code == 0 and "Usage" in out

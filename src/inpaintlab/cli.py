@@ -20,6 +20,7 @@ from rich.table import Table
 from .errors import InpaintlabError
 from .datasets.commands import datasets_app
 from .evaluate.commands import eval_app
+from .masks.commands import masks_app
 
 app = typer.Typer(help="inpaintlab: run, train and measure image inpainting models, faithfully and stably.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -30,6 +31,7 @@ app.add_typer(rip_app, name="rip")
 app.add_typer(weights_app, name="weights")
 app.add_typer(eval_app, name="eval")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(masks_app, name="masks")
 
 out = Console(soft_wrap=True)  # messages stay one line (copyable paths); tables still fit the width
 err = Console(stderr=True, soft_wrap=True)

@@ -109,6 +109,14 @@ WEIGHT_FILES: dict[str, WeightFile] = {
         _head("alex", "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0"),
         _head("squeeze", "4a5350f23600cb79923ce65bb07cbf57dca461329894153e05a1346bd531cf76"),
         _head("vgg", "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868"),
+        WeightFile(
+            "pt_inception-2015-12-05-6726825d.pth",
+            "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+            "6726825d",
+            "FID, P-IDS, U-IDS (Inception-v3 pool features)",
+            "downloaded from the pytorch-fid release (official URL), or a copy you put in place "
+            "(e.g. from a torch hub cache); no PyPI package ships it",
+        ),
     )
 }
 

@@ -8,7 +8,6 @@ import sqlite3
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import typer
 from PIL import Image
 from typer.testing import CliRunner

@@ -97,10 +97,21 @@ def resize_hole(hole: np.ndarray, size: int) -> np.ndarray:
 
 
 def load_hole(pair: Pair, cfg: EvalConfig, image_hw: tuple[int, int] | None = None) -> torch.Tensor:
-    """The pair's (1,1,H,W) hole at the evaluation size; empty or full is a one-line error."""
-    hole = load_mask(pair.mask, size=image_hw)
+    """The pair's (1,1,H,W) hole at the evaluation size; empty or full is a one-line error.
+
+    With ``--size`` a mask may be drawn at the image's native size (it is then padded and
+    resized like the image) or already at the working size (``size x size``, e.g. from
+    ``inpaintlab masks generate --size``), where it is used as it is.
+    """
     if cfg.size is not None:
-        hole = torch.from_numpy(resize_hole(hole[0, 0].numpy(), cfg.size))[None, None]
+        hole = load_mask(pair.mask)
+        if tuple(hole.shape[-2:]) != (cfg.size, cfg.size):
+            if image_hw is not None and tuple(hole.shape[-2:]) != tuple(image_hw):
+                raise BadMaskError(f"mask {pair.mask} is {hole.shape[-2]}x{hole.shape[-1]} (HxW); with --size "
+                                   f"{cfg.size} it must be {cfg.size}x{cfg.size} or the image's {image_hw[0]}x{image_hw[1]}")
+            hole = torch.from_numpy(resize_hole(hole[0, 0].numpy(), cfg.size))[None, None]
+    else:
+        hole = load_mask(pair.mask, size=image_hw)
     k = int(hole.sum())
     if k == 0 or k == hole.numel():
         raise BadMaskError(f"mask {pair.mask} {'is empty' if k == 0 else 'covers the whole image'}"
@@ -290,7 +301,11 @@ class EvalRun:
             y = self._load_result(p, native)
             for (s, _), m in instances.items():
                 if s in member[p.name]:
-                    m.update(y, x, hole)
+                    if m.paired:  # P-IDS / U-IDS: the result and its real image must be the same item
+                        result_stem = Path(p.result).stem if p.result is not None else p.name
+                        m.update(y, x, hole, names=[result_stem], reference_names=[Path(p.image).stem])
+                    else:
+                        m.update(y, x, hole)
         rows = []
         for (s, k), m in sorted(instances.items()):
             try:

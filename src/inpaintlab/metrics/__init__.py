@@ -17,8 +17,6 @@ Two families share one set of names:
 from __future__ import annotations
 
 import abc
-import importlib
-import importlib.util
 from typing import Callable
 
 import torch
@@ -229,10 +227,9 @@ def metric_names() -> list[str]:
 
 
 # The Inception-based dataset-level metrics (FID, P-IDS, U-IDS) register themselves in
-# METRIC_CLASSES on import; they live in their own modules, imported here once they exist.
-for _mod in ("fid", "ids"):
-    if importlib.util.find_spec(f"{__name__}.{_mod}") is not None:
-        importlib.import_module(f"{__name__}.{_mod}")
+# METRIC_CLASSES on import.
+from . import fid as _fid  # noqa: F401,E402
+from . import ids as _ids  # noqa: F401,E402
 
 __all__ = ["METRICS", "METRIC_CLASSES", "METRIC_WEIGHTS", "ReferenceMetric", "FunctionMetric", "LPIPSMetric",
            "Metric", "PerImageMetric", "load_metric", "build_metric", "parse_metric_spec", "metric_names",

@@ -28,6 +28,7 @@ class Metric(abc.ABC):
     name: str = ""
     higher_is_better: bool = False
     dataset_level: bool = False
+    paired: bool = False  # update() also takes names=/reference_names= and checks the pairing
     regions: tuple[str, ...] = ("image",)
     needs_hole: bool = False  # True when update() cannot work without ``hole``
 

@@ -1,0 +1,176 @@
+"""Mask generators: ratio ranges over 1,000 seeds, determinism, stroke widths, reference presets."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from skimage.morphology import skeletonize
+
+from inpaintlab.errors import InpaintlabError
+from inpaintlab.masks import (LAMA_PRESETS, LAMA_TRAIN, MASKS, HoleRatioError,
+                              MaskParamError, grid_cell, make_generator, make_rng, with_hole_ratio)
+from inpaintlab.masks.lama import IrregularParams, irregular_strokes
+
+SEEDS = range(1000)
+
+
+def ratios(generate, h: int, w: int, seeds=SEEDS) -> np.ndarray:
+    return np.array([generate(h, w, make_rng(7, s)).mean() for s in seeds])
+
+
+def mean_stroke_width(hole: np.ndarray) -> float:
+    """Area / skeleton length: the mean width of a union of strokes."""
+    length = skeletonize(hole > 0.5).sum()
+    return float(hole.sum() / max(length, 1))
+
+
+# -- the generic contract ---------------------------------------------------------------------
+
+SIMPLE_KINDS = [k for k in MASKS.names() if k not in ("object", "convex-hull")]
+
+
+@pytest.mark.parametrize("kind", SIMPLE_KINDS)
+def test_every_kind_is_binary_float32_and_deterministic_per_seed(kind):
+    generate = make_generator(kind)
+    a = [generate(128, 192, make_rng(3, i)) for i in range(4)]
+    b = [make_generator(kind)(128, 192, make_rng(3, i)) for i in range(4)]
+    for x, y in zip(a, b):
+        assert x.dtype == np.float32 and x.shape == (128, 192)
+        assert np.isin(x, (0.0, 1.0)).all()
+        np.testing.assert_array_equal(x, y)
+    if kind not in ("outpaint",):  # outpaint is deterministic by design
+        assert any(not np.array_equal(a[0], x) for x in a[1:]), "different seeds gave identical masks"
+
+
+def test_grid_cell_still_importable_and_one_cell():
+    hole = grid_cell(32)(128, 128, make_rng(0, 0))
+    assert hole.sum() == 32 * 32
+    ys, xs = np.nonzero(hole)
+    assert ys.min() % 32 == 0 and xs.min() % 32 == 0 and ys.max() - ys.min() == 31
+
+
+def test_with_hole_ratio_resamples_into_range_and_errors_clearly():
+    def half_or_tenth(h, w, rng):
+        hole = np.zeros((h, w), np.float32)
+        hole[: (h // 2 if rng.random() < 0.5 else h // 10)] = 1
+        return hole
+
+    r = ratios(with_hole_ratio(half_or_tenth, 0.4, 0.6), 40, 40, range(200))
+    assert np.all(r == 0.5)
+    with pytest.raises(HoleRatioError) as err:
+        with_hole_ratio(half_or_tenth, 0.7, 0.9, max_tries=20)(40, 40, make_rng(0, 0))
+    assert "\n" not in str(err.value) and "0.1" in str(err.value) and "20 tries" in str(err.value)
+    with pytest.raises(MaskParamError):
+        with_hole_ratio(half_or_tenth, 0.5, 0.5)
+
+
+def test_unknown_kind_or_param_is_one_line_error():
+    with pytest.raises(InpaintlabError, match="choose one of"):
+        make_generator("nope")
+    with pytest.raises(MaskParamError, match="no parameter colour") as err:
+        make_generator("comod", colour=3)
+    assert "\n" not in str(err.value)
+    with pytest.raises(MaskParamError):
+        make_generator("lama-thin", size=300)
+
+
+# -- LaMa ---------------------------------------------------------------------------------------
+
+def test_lama_presets_are_the_reference_values():
+    # advimman/lama configs/data_gen/random_{thin,medium,thick}_{256,512}.yaml
+    expected = {
+        ("thin", 256): ((4, 40, 10, 4, 50), None, 0.0),
+        ("thin", 512): ((4, 100, 20, 4, 70), None, 0.0),
+        ("medium", 256): ((4, 100, 50, 4, 5), (0, 10, 50, 1, 5), 0.3),
+        ("medium", 512): ((4, 200, 100, 4, 10), (0, 30, 150, 1, 5), 0.3),
+        ("thick", 256): ((4, 200, 100, 1, 5), (10, 30, 150, 1, 3), 0.3),
+        ("thick", 512): ((4, 450, 250, 1, 5), (10, 30, 300, 1, 4), 0.3),
+    }
+    assert set(LAMA_PRESETS) == set(expected)
+    for key, (irr, box, box_proba) in expected.items():
+        p = LAMA_PRESETS[key]
+        i = p.irregular
+        assert (i.max_angle, i.max_len, i.max_width, i.min_times, i.max_times) == irr
+        assert (None if p.box is None else (p.box.margin, p.box.bbox_min_size, p.box.bbox_max_size,
+                                            p.box.min_times, p.box.max_times)) == box
+        assert (p.irregular_proba, p.box_proba, p.max_hole_ratio) == (1.0, box_proba, 0.5)
+    # Big-LaMa training (abl-04-256-mh-dist.yaml): strokes and boxes with equal weight, no cap
+    t = LAMA_TRAIN
+    assert (t.irregular.max_len, t.irregular.max_width, t.irregular.min_times, t.irregular.max_times) == (200, 100, 1, 5)
+    assert (t.box.margin, t.box.bbox_min_size, t.box.bbox_max_size, t.box.min_times, t.box.max_times) == (10, 30, 150, 1, 4)
+    assert t.irregular_proba == t.box_proba == 1.0 and t.max_hole_ratio is None
+
+
+@pytest.mark.parametrize("kind", ["lama-thin", "lama-medium", "lama-thick"])
+def test_lama_evaluation_masks_never_exceed_half_the_image(kind):
+    side = 128 if kind == "lama-thin" else 64  # 4-50 strokes of the thin preset fill a 64 px image
+    r = ratios(make_generator(kind, size=256), side, side)
+    assert np.all(r > 0) and np.all(r <= 0.5)
+    if kind == "lama-thick":
+        # the cap does something: uncapped, thick strokes at this size often cover more than half
+        uncapped = ratios(make_generator(kind, size=256, max_hole_ratio=None), 64, 64, range(300))
+        assert (uncapped > 0.5).mean() > 0.05
+
+
+def test_lama_size_param_picks_the_512_preset():
+    # the 512 thick preset draws strokes up to 255 px wide, the 256 one up to 105
+    w256 = np.mean([mean_stroke_width(irregular_strokes(512, 512, make_rng(1, s), LAMA_PRESETS[("thick", 256)].irregular))
+                    for s in range(30)])
+    w512 = np.mean([mean_stroke_width(irregular_strokes(512, 512, make_rng(1, s), LAMA_PRESETS[("thick", 512)].irregular))
+                    for s in range(30)])
+    assert w512 > 1.5 * w256
+    a = make_generator("lama-thin")(512, 512, make_rng(0, 0))
+    b = make_generator("lama-thin", size=512)(512, 512, make_rng(0, 0))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_stroke_width_measure_on_a_known_line():
+    # a stadium drawn in NumPy: pixels within 7.5 px of a slanted segment, i.e. a 15 px wide stroke
+    yy, xx = np.mgrid[0:200, 0:200].astype(float)
+    p0, p1 = np.array([10.0, 100.0]), np.array([190.0, 120.0])
+    d = p1 - p0
+    t = np.clip(((xx - p0[0]) * d[0] + (yy - p0[1]) * d[1]) / (d @ d), 0, 1)
+    dist = np.hypot(xx - p0[0] - t * d[0], yy - p0[1] - t * d[1])
+    hole = (dist < 7.5).astype(np.float32)
+    assert abs(mean_stroke_width(hole) - 15) < 0.1 * 15  # the round caps add a little area
+
+
+def test_lama_max_width_widens_strokes():
+    def width(max_width):
+        p = IrregularParams(max_angle=4, max_len=100, max_width=max_width, min_times=2, max_times=4)
+        return np.mean([mean_stroke_width(irregular_strokes(256, 256, make_rng(2, s), p)) for s in range(40)])
+
+    thin, thick = width(5), width(40)
+    # brush width is 5 + U{0..max_width-1}: means 7 and 24.5 px
+    assert 5 < thin < 11 and 17 < thick < 32
+
+
+@pytest.mark.parametrize("kind,p_box", [("lama-train", 0.5), ("lama-medium", 0.3 / 1.3), ("lama-thin", 0.0)])
+def test_lama_mix_frequencies(monkeypatch, kind, p_box):
+    """Big-LaMa training draws strokes or boxes 50/50; medium/thick weight boxes 0.3 against strokes 1."""
+    import inpaintlab.masks.lama as lama
+
+    calls = {"box": 0, "strokes": 0}
+    real_boxes, real_strokes = lama.random_boxes, lama.irregular_strokes
+
+    def boxes(*a):
+        calls["box"] += 1
+        return real_boxes(*a)
+
+    def strokes(*a):
+        calls["strokes"] += 1
+        return real_strokes(*a)
+
+    monkeypatch.setattr(lama, "random_boxes", boxes)
+    monkeypatch.setattr(lama, "irregular_strokes", strokes)
+    n = 1500 if p_box else 200
+    gen = make_generator(kind, size=256) if kind != "lama-train" else make_generator(kind)
+    for s in range(n):
+        gen(128, 128, make_rng(5, s))
+    total = calls["box"] + calls["strokes"]  # redraws (area cap) count too: each is one mixture draw
+    share = calls["box"] / total
+    assert abs(share - p_box) <= 4 * math.sqrt(p_box * (1 - p_box) / total) + 1e-12
+
+
