@@ -127,5 +127,5 @@ def test_weights_list_names_every_file(monkeypatch, capsys, tmp_path):
     code, out, _ = run_cli(monkeypatch, capsys, "weights", "list")
     assert code == 0
     for name in ("alexnet-owt-7be5be79.pth", "vgg16-397923af.pth", "squeezenet1_1-b8a52dc0.pth",
-                 "alex.pth", "vgg.pth", "squeeze.pth"):
+                 "alex.pth", "vgg.pth", "squeeze.pth", "pt_inception-2015-12-05-6726825d.pth"):
         assert name in out

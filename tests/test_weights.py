@@ -89,7 +89,8 @@ def test_list_weights(dirs):
     ours, hub = dirs
     put(hub, VGG)
     rows = {r["name"]: r for r in weights.list_weights()}
-    assert set(rows) == {ALEX, VGG, SQUEEZE, "alex.pth", "squeeze.pth", "vgg.pth"}
+    assert set(rows) == {ALEX, VGG, SQUEEZE, "alex.pth", "squeeze.pth", "vgg.pth",
+                         "pt_inception-2015-12-05-6726825d.pth"}
     for r in rows.values():
         assert {"name", "present", "found_at", "put_at", "used_by"} <= set(r)
         assert r["put_at"] == str(ours / r["name"])

@@ -223,11 +223,12 @@ def rip_export(
 def weights_list():
     """Each weight file: present or not, where it was found, where to put it, what uses it."""
     from . import weights
+    from .metrics import metrics_using
 
-    t = Table("file", "used by", "present", "found at", "put it in")
+    t = Table("file", "metrics", "what it is", "present", "found at", "put it in")
     for row in weights.list_weights():
-        t.add_row(row["name"], row["used_by"], "yes" if row["present"] else "no",
-                  str(row["found_at"] or ""), str(row["put_at"]))
+        t.add_row(row["name"], ", ".join(metrics_using(row["name"])), row["used_by"],
+                  "yes" if row["present"] else "no", str(row["found_at"] or ""), str(row["put_at"]))
     out.print(t)
 
 
