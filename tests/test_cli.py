@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from inpaintlab.cli import main, parse_ints
+from inpaintlab.cli import main
+from inpaintlab.cliargs import parse_ints
 
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:

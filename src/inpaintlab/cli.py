@@ -6,7 +6,6 @@ one line and exit with status 2; everything already committed stays on disk.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from .cliargs import parse_ints, parse_key_values, parse_names
 from .errors import InpaintlabError
 from .datasets.commands import datasets_app
 from .evaluate.commands import eval_app
@@ -39,38 +39,6 @@ err = Console(stderr=True, soft_wrap=True)
 
 # -- parsing helpers ---------------------------------------------------------------------------
 
-def parse_ints(text: str, what: str) -> list[int]:
-    """``"64,128"`` -> [64, 128]; ``"0-3"`` -> [0, 1, 2, 3] (non-negative integers)."""
-    values: list[int] = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        if not lo.isdigit() or (hi and not hi.isdigit()) or (hi and int(hi) < int(lo)):
-            raise InpaintlabError(f"{what}: cannot read {part!r}; give non-negative integers separated by "
-                                  f"commas, or a range like 0-9")
-        values.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-    return values
-
-
-def parse_names(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
-
-
-def parse_options(items: list[str] | None) -> dict[str, object]:
-    """``["radius=5", "name=x"]`` -> {"radius": 5, "name": "x"} (values read as JSON when they can be)."""
-    opts: dict[str, object] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise InpaintlabError(f"--option {item!r} is not KEY=VALUE, e.g. --option radius=5")
-        k, v = item.split("=", 1)
-        try:
-            opts[k.strip().replace("-", "_")] = json.loads(v)
-        except json.JSONDecodeError:
-            opts[k.strip().replace("-", "_")] = v
-    return opts
-
-
 # -- inpaint ---------------------------------------------------------------------------------------
 
 @app.command()
@@ -91,7 +59,7 @@ def inpaint(
 
     x = load_image(image, size=None)
     hole = load_mask(mask, size=tuple(x.shape[-2:]))
-    inp = load_inpainter(model, compositing=compositing, **parse_options(option))
+    inp = load_inpainter(model, compositing=compositing, **parse_key_values(option, "--option"))
     res = inp.run(x, hole, generator=[torch.Generator().manual_seed(seed)])
     save_image(output, res.images)
     out.print(f"wrote {output} ({model}, hole {hole.mean().item():.1%} of the image, "
@@ -138,7 +106,7 @@ def rip_run(
     from .rip import RipConfig, RipRun
 
     pad = parse_ints(pad_color, "--pad-color")
-    cfg = RipConfig(images=images, model=model, model_options=parse_options(option), compositing=compositing,
+    cfg = RipConfig(images=images, model=model, model_options=parse_key_values(option, "--option"), compositing=compositing,
                     mask_sizes=parse_ints(mask_sizes, "--mask-sizes"), percent=percent,
                     checkpoint_every=checkpoint_every, seeds=parse_ints(seeds, "--seeds"),
                     metrics=parse_names(metrics), size=size, pad_color=pad, sampling=sampling, quantize=quantize,

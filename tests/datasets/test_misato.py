@@ -213,7 +213,7 @@ def test_rerun_with_other_settings_is_refused_naming_the_keys(tmp_path):
     build_misato(cfg, out, embed=embed, progress=False)
     # New source files are a different build too.
     Image.fromarray(noise_image(20, 20, 99)).save(folder / "new.png")
-    with pytest.raises(ConfigMismatchError, match="images"):
+    with pytest.raises(ConfigMismatchError, match=r"sources \(resolved files\)"):
         build_misato(cfg, out, embed=embed, progress=False)
     # A non-empty folder that is not a build is refused.
     other = tmp_path / "other"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Optional
@@ -10,10 +9,11 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from ..cliargs import parse_key_values
 from ..errors import InpaintlabError
 from .clip import DEFAULT_CLIP
 
-__all__ = ["datasets_app", "parse_domains", "parse_key_values"]
+__all__ = ["datasets_app", "parse_domains"]
 
 datasets_app = typer.Typer(help="Datasets: image folders, Hugging Face hub datasets, the MISATO benchmark builder.",
                            no_args_is_help=True)
@@ -31,20 +31,6 @@ def parse_domains(items: list[str] | None) -> list[tuple[str, str]]:
             raise InpaintlabError(f"--domain {item!r} is not NAME=DIR, e.g. --domain indoor=/data/matterport")
         domains.append((name.strip(), spec.strip()))
     return domains
-
-
-def parse_key_values(items: list[str] | None, flag: str) -> dict[str, object]:
-    """``["lo=0.1", "preset=thick"]`` -> {"lo": 0.1, "preset": "thick"} (values read as JSON when they can be)."""
-    params: dict[str, object] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InpaintlabError(f"{flag} {item!r} is not KEY=VALUE, e.g. {flag} hi=0.5")
-        try:
-            params[key.strip().replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key.strip().replace("-", "_")] = value
-    return params
 
 
 @datasets_app.command("list")

@@ -43,7 +43,7 @@ import torch
 from ..atomic import atomic_write
 from ..errors import InpaintlabError
 from ..images import read_image, resize, save_image, save_mask, to_tensor
-from ..rip.config import check_compatible, versions
+from ..runs import check_compatible, versions
 from .clip import DEFAULT_CLIP, load_clip_vision
 from .folder import FolderDataset
 
@@ -69,9 +69,12 @@ class MisatoConfig:
     mask_kind: str = "misato"
     mask_params: dict[str, Any] = field(default_factory=dict)
     allow_fewer: bool = False
-    # Run-time options below: they never change a result (named as in RipConfig's RUNTIME_KEYS).
+    # Run-time options below: they never change a result, so a rerun may change them.
     batch_size: int = 32
     device: str = "cpu"
+
+
+RUNTIME_KEYS = frozenset({"batch_size", "device"})
 
 
 @dataclass
@@ -155,9 +158,9 @@ def prepare_out(out: Path, config: dict[str, Any], sources: dict[str, list[str]]
         return
     if not saved.get("complete") and not (out / "images").exists():
         return  # an earlier attempt stopped before writing any image (e.g. a domain had too few): start over
-    # check_compatible compares 'config' minus the run-time keys, and 'images' (the resolved files).
-    check_compatible({"config": saved.get("config", {}), "images": saved.get("sources")},
-                     {"config": config, "images": sources}, out)
+    check_compatible({"config": saved.get("config", {}), "sources": saved.get("sources")},
+                     {"config": config, "sources": sources}, out, runtime_keys=RUNTIME_KEYS, inputs_key="sources",
+                     what="MISATO build")
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -5,7 +5,6 @@ Wire into the main CLI with ``app.add_typer(eval_app, name="eval")``.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Optional
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..cliargs import parse_key_values, parse_names
 from ..errors import InpaintlabError
 from .config import DEFAULT_METRICS, MIN_BUCKET_IMAGES
 
@@ -25,24 +25,6 @@ eval_app = typer.Typer(
 
 out = Console()
 err = Console(stderr=True)
-
-
-def _names(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
-
-
-def _options(items: list[str] | None) -> dict[str, object]:
-    """``["radius=5"]`` -> {"radius": 5} (values read as JSON when they can be)."""
-    opts: dict[str, object] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise InpaintlabError(f"--option {item!r} is not KEY=VALUE, e.g. --option radius=5")
-        k, v = item.split("=", 1)
-        try:
-            opts[k.strip().replace("-", "_")] = json.loads(v)
-        except json.JSONDecodeError:
-            opts[k.strip().replace("-", "_")] = v
-    return opts
 
 
 def _print_table(table, title: str, columns: str) -> None:
@@ -96,8 +78,8 @@ def evaluate(
         pad = [int(c) for c in pad_color.split(",")]
     except ValueError:
         raise InpaintlabError(f"--pad-color must be R,G,B in 0-255, got {pad_color!r}") from None
-    cfg = EvalConfig(images=images, masks=masks, results=results, model=model, model_options=_options(option),
-                     compositing=compositing, seed=seed, metrics=_names(metrics), size=size, pad_color=pad,
+    cfg = EvalConfig(images=images, masks=masks, results=results, model=model, model_options=parse_key_values(option, "--option"),
+                     compositing=compositing, seed=seed, metrics=parse_names(metrics), size=size, pad_color=pad,
                      min_bucket_images=min_bucket_images, batch_size=batch_size, device=device)
     run = EvalRun(cfg, out_dir, log=lambda m: err.print(m, soft_wrap=True, markup=False))
     run.prepare()  # rejects bad input before the progress bar starts

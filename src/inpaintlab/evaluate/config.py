@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigMismatchError, InpaintlabError
+from ..errors import InpaintlabError
 
 #: Per-image metrics that need no weight files, plus LPIPS (skipped with a note when its weights are missing).
 DEFAULT_METRICS = ("psnr", "ssim", "mae@hole", "cd", "boundary-gradient", "kept-drift", "lpips-alex")
@@ -60,20 +59,4 @@ def validate(cfg: EvalConfig) -> None:
         raise InpaintlabError(f"--pad-color must be three values in 0-255, got {cfg.pad_color}")
 
 
-def result_view(record: dict[str, Any]) -> dict[str, Any]:
-    """The part of a saved record that must match for a resume: config minus run-time keys, and the files."""
-    cfg = {k: v for k, v in record.get("config", {}).items() if k not in RUNTIME_KEYS}
-    return {**{f"config.{k}": v for k, v in cfg.items()}, "files (paired by stem)": record.get("files")}
-
-
-def check_compatible(saved: dict[str, Any], new: dict[str, Any], out: Path) -> None:
-    """Refuse to resume into ``out`` with a different configuration, naming the keys."""
-    a, b = result_view(saved), result_view(new)
-    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    if diff:
-        raise ConfigMismatchError(
-            f"{out} holds an evaluation with a different configuration (differs in: {', '.join(diff)}); "
-            f"use another --out, or delete that folder to start over")
-
-
-__all__ = ["EvalConfig", "DEFAULT_METRICS", "MIN_BUCKET_IMAGES", "RUNTIME_KEYS", "validate", "check_compatible"]
+__all__ = ["EvalConfig", "DEFAULT_METRICS", "MIN_BUCKET_IMAGES", "RUNTIME_KEYS", "validate"]

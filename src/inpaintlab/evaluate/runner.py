@@ -12,11 +12,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import platform
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
@@ -24,13 +21,13 @@ import cv2
 import numpy as np
 import torch
 
-from ..atomic import atomic_write
 from ..errors import BadMaskError, InpaintlabError, MissingWeightsError
 from ..images import image_files, load_mask, pad_to_square, read_image, resize, save_image, to_tensor
 from ..metrics import build_metric, parse_metric_spec
 from ..metrics.base import Metric
 from .buckets import OVERALL, buckets_of
-from .config import EvalConfig, check_compatible, validate
+from ..runs import check_compatible, metrics_for_run, read_record, versions, write_record
+from .config import RUNTIME_KEYS, EvalConfig, validate
 from .store import EvalStore
 
 RESULTS_DIR = "results"
@@ -130,17 +127,6 @@ def quantize(images: torch.Tensor) -> torch.Tensor:
     return torch.round(images.clamp(0, 1) * 255) / 255
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and the packages that can change a result."""
-    out = {"python": platform.python_version()}
-    for pkg in ("inpaintlab", "torch", "numpy", "opencv-python-headless", "scikit-image", "pillow"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 @dataclass
 class EvalSummary:
     out: Path
@@ -187,19 +173,10 @@ class EvalRun:
             "versions": versions(),
         }
         path = self.out / "config.json"
-        if path.exists():
-            saved = json.loads(path.read_text())
-            check_compatible(saved, record, self.out)
-            record["metrics_used"] = saved.get("metrics_used")
-            record["versions_first_run"] = saved.get("versions_first_run", saved.get("versions"))
-            # A resume scores with the metrics of the first run, so every image has the same set.
-            metrics, skipped = self._load_metrics(record["metrics_used"])
-            if skipped:
-                raise InpaintlabError(f"cannot resume {self.out}: it was scored with {', '.join(skipped)}, "
-                                      f"now unavailable ({next(iter(skipped.values()))})")
-        else:
-            metrics, skipped = self._load_metrics(cfg.metrics)
-            record["metrics_used"] = [s for s in cfg.metrics if s not in skipped]
+        saved = read_record(path)
+        if saved is not None:
+            check_compatible(saved, record, self.out, runtime_keys=RUNTIME_KEYS, inputs_key="files", what="evaluation")
+        metrics, skipped = metrics_for_run(record, saved, cfg.metrics, self._load_metrics, self.out)
         for name, why in skipped.items():
             self.log(f"skipping metric {name}: {why}")
         inpainter = None
@@ -208,8 +185,7 @@ class EvalRun:
 
             inpainter = load_inpainter(cfg.model, compositing=cfg.compositing, **cfg.model_options)
         self.out.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(record, indent=2, sort_keys=True).encode()
-        atomic_write(path, lambda f: f.write(text))
+        write_record(path, record)
         self.pairs, self.metrics, self.skipped, self.inpainter = pairs, metrics, skipped, inpainter
 
     # 4. per-image metrics --------------------------------------------------------------------

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..atomic import atomic_write
+from ..cliargs import parse_key_values
 from ..errors import InpaintlabError
 from .base import MASKS, factory_params, hole_ratio, make_generator, make_rng
 
@@ -33,20 +34,6 @@ def kinds_help() -> str:
 masks_app = typer.Typer(help="Mask sets of the papers' families (LaMa, Co-Mod/MAT, objects, MISATO, ...), reproducible "
                              "from a seed.", no_args_is_help=True)
 out = Console()
-
-
-def parse_params(items: list[str] | None) -> dict[str, object]:
-    """``["lo=0.1", "folder=x"]`` -> {"lo": 0.1, "folder": "x"} (values read as JSON when they can be)."""
-    params: dict[str, object] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise InpaintlabError(f"--param {item!r} is not KEY=VALUE, e.g. --param lo=0.1")
-        k, v = item.split("=", 1)
-        try:
-            params[k.strip().replace("-", "_")] = json.loads(v)
-        except json.JSONDecodeError:
-            params[k.strip().replace("-", "_")] = v
-    return params
 
 
 def progress_bar() -> Progress:
@@ -112,7 +99,7 @@ def generate_command(
 
         names = unique_names(image_files(names_from))
         count = len(names)
-    manifest = generate_set(kind, count, size, seed, out_dir, parse_params(param), names=names)
+    manifest = generate_set(kind, count, size, seed, out_dir, parse_key_values(param, "--param", "lo=0.1"), names=names)
     ratios = [m["hole_ratio"] for m in manifest["masks"]]
     out.print(f"wrote {count} {kind} masks to {out_dir} (hole ratio mean {np.mean(ratios):.1%}, "
               f"range {min(ratios):.1%}-{max(ratios):.1%})")

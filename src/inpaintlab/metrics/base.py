@@ -14,7 +14,6 @@ import torch
 
 from ..errors import InpaintlabError
 
-REGIONS = ("image", "hole", "kept")
 
 
 class Metric(abc.ABC):

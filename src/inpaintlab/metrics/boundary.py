@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .functional import hole_like
+
 #: CD is reported on the 8-bit scale, as Seamless Borders' Tables 1-2 (values 8-21) imply.
 CD_SCALE = 255.0
 
@@ -20,14 +22,7 @@ _SOBEL_Y = _SOBEL_X.t().contiguous()
 
 def _hole4(hole: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The hole as a (N,1,H,W) bool tensor on ``x``'s device."""
-    h = hole.to(x.device)
-    if h.ndim == 2:
-        h = h[None, None]
-    if h.shape[0] == 1 and x.shape[0] > 1:
-        h = h.expand(x.shape[0], -1, -1, -1)
-    if tuple(h.shape) != (x.shape[0], 1, *x.shape[-2:]):
-        raise ValueError(f"hole of shape {tuple(hole.shape)} does not fit images of shape {tuple(x.shape)}")
-    return h > 0.5
+    return hole_like(hole, x) > 0.5
 
 
 def color_distance(images: torch.Tensor, hole: torch.Tensor, scale: float = CD_SCALE) -> torch.Tensor:

@@ -28,14 +28,20 @@ def region_weights(x: torch.Tensor, hole: torch.Tensor | None, region: str) -> t
         return None
     if hole is None:
         raise ValueError(f"region {region!r} needs the hole mask")
-    h = hole.to(x.device, torch.float64)
+    h = hole_like(hole, x).to(torch.float64)
+    return h if region == "hole" else 1.0 - h
+
+
+def hole_like(hole: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``hole`` (HxW or (N|1,1,H,W)) as an (N,1,H,W) tensor on ``x``'s device; a shape that does not fit is an error."""
+    h = hole.to(x.device)
     if h.ndim == 2:
         h = h[None, None]
     if h.shape[0] == 1 and x.shape[0] > 1:
         h = h.expand(x.shape[0], -1, -1, -1)
     if tuple(h.shape) != (x.shape[0], 1, *x.shape[-2:]):
         raise ValueError(f"hole of shape {tuple(hole.shape)} does not fit images of shape {tuple(x.shape)}")
-    return h if region == "hole" else 1.0 - h
+    return h
 
 
 def _region_mean(values: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass, field
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigMismatchError, InpaintlabError
+from ..errors import InpaintlabError
 
 #: The paper's LPIPS backbones, plus PSNR and SSIM; a metric whose weights are missing is skipped.
 DEFAULT_METRICS = ("psnr", "ssim", "lpips-alex", "lpips-squeeze", "lpips-vgg")
@@ -71,31 +68,4 @@ def validate(cfg: RipConfig) -> None:
         raise InpaintlabError(f"--pad-color must be three values in 0-255, got {cfg.pad_color}")
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and the packages that can change a result."""
-    out = {"python": platform.python_version()}
-    for pkg in ("inpaintlab", "torch", "numpy", "opencv-python-headless", "scikit-image", "pillow"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def result_view(record: dict[str, Any]) -> dict[str, Any]:
-    """The part of a saved record that must match for a resume: config minus run-time keys."""
-    cfg = {k: v for k, v in record.get("config", {}).items() if k not in RUNTIME_KEYS}
-    return {**{f"config.{k}": v for k, v in cfg.items()}, "images (resolved files)": record.get("images")}
-
-
-def check_compatible(saved: dict[str, Any], new: dict[str, Any], out: Path) -> None:
-    """Refuse to resume into ``out`` with a different configuration, naming the keys."""
-    a, b = result_view(saved), result_view(new)
-    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    if diff:
-        raise ConfigMismatchError(
-            f"{out} holds a run with a different configuration (differs in: {', '.join(diff)}); "
-            f"use another --out, or delete that folder to start over")
-
-
-__all__ = ["RipConfig", "DEFAULT_METRICS", "RUNTIME_KEYS", "validate", "versions", "check_compatible"]
+__all__ = ["RipConfig", "DEFAULT_METRICS", "RUNTIME_KEYS", "validate"]

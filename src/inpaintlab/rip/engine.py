@@ -9,7 +9,6 @@ per-trajectory random streams make the results independent of the batch size.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import OrderedDict
@@ -21,12 +20,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..atomic import atomic_write
 from ..errors import InpaintlabError, MissingWeightsError
 from ..images import image_files, load_images, save_image, unique_names
 from ..inpainters import Inpainter, load_inpainter
 from ..metrics import ReferenceMetric, load_metric
-from .config import RipConfig, check_compatible, validate, versions
+from ..runs import check_compatible, metrics_for_run, read_record, versions, write_record
+from .config import RUNTIME_KEYS, RipConfig, validate
 from .schedule import Grid, checkpoint_iterations, draw_cells, iteration_generator, iterations_for, percent_per_iteration
 from .store import Checkpoint, RipStore
 
@@ -166,23 +165,7 @@ class RipRun:
                 skipped[name] = str(e)
         return metrics, skipped
 
-    # 2. the run folder ---------------------------------------------------------------------
-    def _prepare_folder(self, sources: dict[str, str], failed: list[tuple[str, str]]) -> dict:
-        record = {
-            "config": asdict(self.cfg),
-            "images": [[name, sources[name]] for name in sources],
-            "failed_images": failed,
-            "versions": versions(),
-        }
-        path = self.out / "config.json"
-        if path.exists():
-            saved = json.loads(path.read_text())
-            check_compatible(saved, record, self.out)
-            record["metrics_used"] = saved.get("metrics_used")
-            record["versions_first_run"] = saved.get("versions_first_run", saved.get("versions"))
-        return record
-
-    # 3. the run ------------------------------------------------------------------------------
+    # 2. the run -------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Load images, metrics and the inpainter, and check or write the run folder.
 
@@ -192,22 +175,18 @@ class RipRun:
         originals, sources, failed = self._load_images()
         if not originals:
             raise InpaintlabError(f"no readable image in {self.cfg.images!r} ({len(failed)} unreadable)")
-        record = self._prepare_folder(sources, failed)
-        if record.get("metrics_used") is not None:
-            # A resume scores with the metrics of the first run, so every row has the same set.
-            metrics, skipped = self._load_metrics(record["metrics_used"])
-            if skipped:
-                raise InpaintlabError(f"cannot resume {self.out}: it was scored with {', '.join(skipped)}, "
-                                      f"now unavailable ({next(iter(skipped.values()))})")
-        else:
-            metrics, skipped = self._load_metrics(self.cfg.metrics)
-            record["metrics_used"] = list(metrics)
+        record = {"config": asdict(self.cfg), "images": [[name, sources[name]] for name in sources],
+                  "failed_images": failed, "versions": versions()}
+        path = self.out / "config.json"
+        saved = read_record(path)
+        if saved is not None:
+            check_compatible(saved, record, self.out, runtime_keys=RUNTIME_KEYS, inputs_key="images", what="RIP run")
+        metrics, skipped = metrics_for_run(record, saved, self.cfg.metrics, self._load_metrics, self.out)
         for name, why in skipped.items():
             self.log(f"skipping metric {name}: {why}")
         inpainter = load_inpainter(self.cfg.model, compositing=self.cfg.compositing, **self.cfg.model_options)
         self.out.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(record, indent=2, sort_keys=True).encode()
-        atomic_write(self.out / "config.json", lambda f: f.write(text))
+        write_record(path, record)
         self.originals, self.failed, self.metrics, self.skipped = originals, failed, metrics, skipped
         self.inpainter = inpainter
 
@@ -327,7 +306,7 @@ class RipRun:
             t.pending = []
         writer.submit(images, cps)
 
-    # 4. kept images ------------------------------------------------------------------------------
+    # 3. kept images ------------------------------------------------------------------------------
     def _kept_path(self, t: Trajectory) -> str | None:
         """Where this checkpoint's image goes, relative to the run folder (None: not kept)."""
         policy = self.cfg.keep_images
