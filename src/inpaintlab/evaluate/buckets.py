@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..masks.buckets import STRDIFFUSION_BUCKETS
+
 
 @dataclass(frozen=True)
 class Bucket:
@@ -31,7 +33,7 @@ OVERALL = "all"
 #: scheme -> its buckets: LaMa's 10 % bins, and the 10-20 / 20-30 / 30-40 / 40-50 % of StrDiffusion Table 1
 SCHEMES: dict[str, tuple[Bucket, ...]] = {
     "lama": tuple(Bucket(lo, lo + 10) for lo in range(0, 100, 10)),
-    "strdiffusion": tuple(Bucket(lo, lo + 10) for lo in range(10, 50, 10)),
+    "strdiffusion": tuple(Bucket(round(100 * lo), round(100 * hi)) for lo, hi in STRDIFFUSION_BUCKETS),
 }
 
 
