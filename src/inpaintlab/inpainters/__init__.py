@@ -24,6 +24,7 @@ from .compositing import COMPOSITORS
 # Importing a backend module registers it.
 from . import opencv as _opencv  # noqa: F401,E402
 from . import patchmatch as _patchmatch  # noqa: F401,E402
+from . import diffusion as _diffusion  # noqa: F401,E402
 
 __all__ = [
     "INPAINTERS",
