@@ -19,7 +19,6 @@ from inpaintlab.errors import InpaintlabError
 from inpaintlab.inpainters import INPAINTERS, load_inpainter
 from inpaintlab.inpainters.diffusion import HalfPrecisionOverflowError, resolve_dtype
 
-diffusers = pytest.importorskip("diffusers")  # a declared dependency; never skipped in this environment
 
 STEPS = 2
 SIZE = 32  # the tiny VAE downsamples by 2: 16x16 latents
