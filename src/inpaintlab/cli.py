@@ -100,6 +100,8 @@ def rip_run(
     keep_images: str = typer.Option("checkpoints", help="Images to keep: checkpoints, ends (0 % and last) or none."),
     batch_size: int = typer.Option(8, help="Trajectories per inpainter call; never changes a result."),
     device: str = typer.Option("cpu", help="Torch device for metrics and GPU backends (cpu, cuda, cuda:1)."),
+    feature_cache_gb: float = typer.Option(4.0, help="Memory for the originals' cached LPIPS features; past it they "
+                                                     "are recomputed (never changes a result)."),
     report: bool = typer.Option(True, help="Write the figures into OUT/figures when the run ends."),
 ):
     """Run the RIP benchmark, or resume it: run the same command again after an interruption."""
@@ -110,7 +112,7 @@ def rip_run(
                     mask_sizes=parse_ints(mask_sizes, "--mask-sizes"), percent=percent,
                     checkpoint_every=checkpoint_every, seeds=parse_ints(seeds, "--seeds"),
                     metrics=parse_names(metrics), size=size, pad_color=pad, sampling=sampling, quantize=quantize,
-                    keep_images=keep_images, batch_size=batch_size, device=device)
+                    keep_images=keep_images, batch_size=batch_size, device=device, feature_cache_gb=feature_cache_gb)
     t0 = time.perf_counter()
     run = RipRun(cfg, out_dir, log=lambda m: err.print(m, soft_wrap=True, markup=False))
     run.prepare()  # rejects bad input before the progress bar starts

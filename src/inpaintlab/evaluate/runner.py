@@ -161,6 +161,11 @@ class EvalRun:
     def prepare(self) -> None:
         """Pair and check the files, load metrics and inpainter, check or write ``config.json``."""
         cfg = self.cfg
+        inpainter = None
+        if cfg.model is not None:  # first: a wrong name or option is the cheapest mistake to report
+            from ..inpainters import load_inpainter
+
+            inpainter = load_inpainter(cfg.model, compositing=cfg.compositing, **cfg.model_options)
         pairs = pair_files(cfg.images, cfg.masks, cfg.results)
         for p in pairs:
             hole = load_hole(p, cfg)
@@ -179,11 +184,6 @@ class EvalRun:
         metrics, skipped = metrics_for_run(record, saved, cfg.metrics, self._load_metrics, self.out)
         for name, why in skipped.items():
             self.log(f"skipping metric {name}: {why}")
-        inpainter = None
-        if cfg.model is not None:
-            from ..inpainters import load_inpainter
-
-            inpainter = load_inpainter(cfg.model, compositing=cfg.compositing, **cfg.model_options)
         self.out.mkdir(parents=True, exist_ok=True)
         write_record(path, record)
         self.pairs, self.metrics, self.skipped, self.inpainter = pairs, metrics, skipped, inpainter

@@ -172,6 +172,8 @@ class RipRun:
         Everything that can reject the input happens here, before any work is done.
         """
         self._t0 = time.perf_counter()
+        # The inpainter first: a wrong name or option is the cheapest mistake to report.
+        inpainter = load_inpainter(self.cfg.model, compositing=self.cfg.compositing, **self.cfg.model_options)
         originals, sources, failed = self._load_images()
         if not originals:
             raise InpaintlabError(f"no readable image in {self.cfg.images!r} ({len(failed)} unreadable)")
@@ -184,7 +186,6 @@ class RipRun:
         metrics, skipped = metrics_for_run(record, saved, self.cfg.metrics, self._load_metrics, self.out)
         for name, why in skipped.items():
             self.log(f"skipping metric {name}: {why}")
-        inpainter = load_inpainter(self.cfg.model, compositing=self.cfg.compositing, **self.cfg.model_options)
         self.out.mkdir(parents=True, exist_ok=True)
         write_record(path, record)
         self.originals, self.failed, self.metrics, self.skipped = originals, failed, metrics, skipped
