@@ -278,3 +278,63 @@ def test_cli_eval_and_compare(dataset):
         assert f"| {root / run} | 8 | {psnr:.4f} |" in text
     r = CliRunner().invoke(cli(), ["eval", "--images", str(root / "imgs"), "--out", str(root / "c")])
     assert isinstance(r.exception, InpaintlabError) and "--masks" in str(r.exception)
+
+
+SLOW_EVAL = r'''
+import sys, time
+from inpaintlab.inpainters import INPAINTERS
+from inpaintlab.inpainters.opencv import TeleaBackend
+
+class SlowTelea(TeleaBackend):
+    def inpaint_one(self, image, hole, rng):
+        time.sleep(0.15)
+        return super().inpaint_one(image, hole, rng)
+
+INPAINTERS.register("slow-telea", SlowTelea)
+from inpaintlab.evaluate import EvalConfig, EvalRun
+root = sys.argv[1]
+cfg = EvalConfig(images=root + "/imgs", masks=root + "/masks", metrics=["psnr", "ssim", "cd", "kept-drift"],
+                 model="slow-telea", batch_size=int(sys.argv[3]))
+EvalRun(cfg, sys.argv[2], log=lambda m: None).run()
+'''
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_rows(dataset):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root, _ = dataset
+    script = root / "slow_eval.py"
+    script.write_text(SLOW_EVAL)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    subprocess.run([sys.executable, str(script), str(root), str(root / "ref"), "3"], check=True, env=env)
+    out = root / "killed"
+
+    def scored() -> int:
+        try:
+            con = sqlite3.connect(f"file:{out / 'results.sqlite'}?mode=ro", uri=True, timeout=1)
+            try:
+                return con.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return 0
+
+    p = subprocess.Popen([sys.executable, str(script), str(root), str(out), "2"], env=env)
+    deadline = time.time() + 60
+    while scored() < 2 and p.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert p.returncode == -signal.SIGKILL, "the evaluation finished before it could be killed"
+    assert 0 < scored() < N
+    subprocess.run([sys.executable, str(script), str(root), str(out), "4"], check=True, env=env)
+    a, b = frames(root / "ref"), frames(out)
+    for t in ("metrics", "dataset_metrics"):
+        pd.testing.assert_frame_equal(a[t], b[t], check_exact=True)
+    pd.testing.assert_frame_equal(a["images"].drop(columns="result"), b["images"].drop(columns="result"))
+    for name in a["images"]["image"]:
+        assert np.array_equal(read(root / "ref" / "results" / f"{name}.png"), read(out / "results" / f"{name}.png"))
