@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import urllib.request
 from pathlib import Path
 
@@ -46,3 +47,14 @@ def no_network(monkeypatch):
         return real(url, *a, **k)
 
     monkeypatch.setattr(urllib.request, "urlopen", guarded)
+
+    # Below urllib too (requests, httpx, huggingface_hub, raw sockets): only loopback and local sockets.
+    real_connect = socket.socket.connect
+
+    def connect(sock, address):
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and host not in ("127.0.0.1", "::1", "localhost"):
+            raise AssertionError(f"test tried the network: {address}")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
