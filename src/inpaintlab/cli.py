@@ -83,7 +83,9 @@ def models():
 @rip_app.command("run")
 def rip_run(
     out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder: config.json, results.sqlite, kept images, figures."),
-    images: str = typer.Option("builtin", help="'builtin' (scikit-image's sample photos), a folder, or a glob."),
+    images: str = typer.Option("builtin", help="'builtin' (scikit-image's sample photos), a folder, a glob, or a "
+                                               "Hugging Face dataset: 'hf:huggan/wikiart?sample=100&seed=0' (the "
+                                               "paper's 100 random WikiArt images; also split=, limit=)."),
     model: str = typer.Option("telea", "--model", "-m", help="Inpainter backend (see `inpaintlab models`)."),
     option: Optional[list[str]] = typer.Option(None, "--option", help="Backend option KEY=VALUE (repeatable)."),
     compositing: str = typer.Option("hard", help="hard (paste only the cell, the paper's choice), feather or poisson."),

@@ -121,3 +121,43 @@ def test_hf_dataset_with_two_image_columns_asks_which(monkeypatch):
     with pytest.raises(InpaintlabError, match=r"several image columns \(a, b\)"):
         DATASETS.get("hf")("local/two")
     assert DATASETS.get("hf")("local/two", image_column="b").image_column == "b"
+
+
+def _toy_table(n: int, h: int = 16, w: int = 16):
+    rng = np.random.default_rng(1)
+    rows = [{"bytes": _png_bytes(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)), "path": None} for _ in range(n)]
+    return hf_datasets.Dataset.from_dict({"image": rows}, features=hf_datasets.Features({"image": hf_datasets.Image()}))
+
+
+def test_open_image_set_hf_sample_is_seeded_uniform_and_named_by_row(monkeypatch):
+    from inpaintlab.datasets import open_image_set
+
+    table = _toy_table(20)
+    monkeypatch.setattr(hf_datasets, "load_dataset", lambda name, *a, **k: table)
+    a = [it.name for it in open_image_set("hf:local/toy?sample=5&seed=3")]
+    b = [it.name for it in open_image_set("hf:local/toy?sample=5&seed=3")]
+    c = [it.name for it in open_image_set("hf:local/toy?sample=5&seed=4")]
+    assert a == b != c and len(a) == len(set(a)) == 5
+    # The same rows numpy's generator picks (an independent draw of the same definition).
+    rows = sorted(np.random.default_rng(3).choice(20, size=5, replace=False).tolist())
+    assert a == [f"train-{r:06d}" for r in rows]
+    # Each item is the image of the row it is named after.
+    first = next(iter(open_image_set("hf:local/toy?limit=20")))
+    assert first.name == "train-000000"
+    items = {it.name: it.image for it in open_image_set("hf:local/toy", size=None)}
+    for it in open_image_set("hf:local/toy?sample=5&seed=3", size=None):
+        assert torch.equal(it.image, items[it.name])
+
+
+@pytest.mark.parametrize("spec,fragment", [("hf:local/toy?sample=x", "whole number"),
+                                           ("hf:local/toy?colour=red", "unknown option 'colour'"),
+                                           ("hf:", "names no dataset"),
+                                           ("hf:local/toy?sample=3&streaming=1", "without streaming")])
+def test_open_image_set_bad_hf_specs_are_one_line(monkeypatch, spec, fragment):
+    from inpaintlab.datasets import open_image_set
+
+    table = _toy_table(4)
+    monkeypatch.setattr(hf_datasets, "load_dataset", lambda name, *a, **k: table)
+    with pytest.raises(InpaintlabError, match=fragment) as e:
+        open_image_set(spec)
+    assert "\n" not in str(e.value)

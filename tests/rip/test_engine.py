@@ -258,3 +258,26 @@ def test_metric_without_weights_is_skipped_once_and_run_goes_on(image_dir, tmp_p
     assert str(tmp_path / "w") in messages[0]
     assert set(tables(out)["metrics"]["metric"]) == {"psnr"}
     assert json.loads((out / "config.json").read_text())["metrics_used"] == ["psnr"]
+
+
+def test_rip_runs_on_a_hugging_face_dataset(tmp_path, monkeypatch):
+    import io
+
+    import datasets as hf_datasets
+
+    from ..conftest import synthetic_photo
+
+    rows = []
+    for k in range(6):
+        buf = io.BytesIO()
+        Image.fromarray(synthetic_photo(64, 48, k)).save(buf, format="PNG")
+        rows.append({"bytes": buf.getvalue(), "path": None})
+    table = hf_datasets.Dataset.from_dict({"image": rows}, features=hf_datasets.Features({"image": hf_datasets.Image()}))
+    monkeypatch.setattr(hf_datasets, "load_dataset", lambda name, *a, **k: table)
+    out = tmp_path / "run"
+    s = run_rip(small_config("hf:someone/art?sample=2&seed=0", seeds=[0]), out, log=quiet)
+    names = sorted(set(tables(out)["metrics"]["image"]))
+    assert s.trajectories == 2 * 2 and len(names) == 2 and all(n.startswith("train-") for n in names)
+    rec = json.loads((out / "config.json").read_text())
+    assert rec["config"]["images"] == "hf:someone/art?sample=2&seed=0"
+    assert all(src.startswith("hf://someone/art/train/") for _, src in rec["images"])

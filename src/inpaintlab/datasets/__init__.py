@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
+from ..errors import InpaintlabError
 from ..registry import Registry
 from .folder import FolderDataset, Item
 
-__all__ = ["DATASETS", "Item", "FolderDataset", "builtin", "folder", "hf"]
+__all__ = ["DATASETS", "Item", "FolderDataset", "builtin", "folder", "hub_dataset", "open_image_set"]
 
 #: name -> factory(**params) -> an iterable of Item with a ``failed`` list
 DATASETS: Registry[Callable[..., Iterable[Item]]] = Registry("dataset")
@@ -38,11 +39,41 @@ def folder(spec: str, **options) -> FolderDataset:
 
 
 @DATASETS.register("hf")
-def hf(name: str, **options):
+def hub_dataset(name: str, **options):  # not named `hf`: the submodule `hf` would shadow it
     """A Hugging Face hub dataset via ``datasets.load_dataset(name, split=..., streaming=...)``."""
     from .hf import HubDataset  # imports the datasets library only when asked for
 
     return HubDataset(name, **options)
+
+
+def open_image_set(spec: str, **options) -> Iterable[Item]:
+    """An image set from one string: ``builtin``, a folder, a glob, or ``hf:NAME[?key=value&...]``.
+
+    The ``hf:`` form takes :class:`~.hf.HubDataset` options in the query, e.g.
+    ``hf:huggan/wikiart?sample=100&seed=0`` (the RIP paper's 100 random WikiArt images) or
+    ``hf:NAME?split=test&limit=50``.
+    """
+    if not spec.startswith("hf:"):
+        return FolderDataset(spec, **options)
+    from urllib.parse import parse_qsl
+
+    name, _, query = spec[3:].partition("?")
+    params: dict[str, object] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key in ("limit", "sample", "seed"):
+            if not value.isdigit():
+                raise InpaintlabError(f"{spec}: {key} must be a whole number, got {value!r}")
+            params[key] = int(value)
+        elif key == "streaming":
+            params[key] = value.lower() in ("1", "true", "yes")
+        elif key in ("split", "image_column", "config"):
+            params[key] = value
+        else:
+            raise InpaintlabError(f"{spec}: unknown option {key!r}; use split, config, image_column, limit, "
+                                  f"sample, seed or streaming")
+    if not name:
+        raise InpaintlabError(f"{spec!r} names no dataset; write hf:OWNER/NAME, e.g. hf:huggan/wikiart")
+    return hub_dataset(name, **params, **options)
 
 
 def __getattr__(attr: str):

@@ -13,6 +13,7 @@ import io
 import itertools
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 from PIL import Image
 
 from ..errors import InpaintlabError
@@ -78,16 +79,22 @@ def _to_pil(value: Any) -> Image.Image:
 class HubDataset:
     """Images of a Hugging Face hub dataset, decoded with ``inpaintlab.images``' rules (EXIF, modes, alpha).
 
-    ``image_column`` is detected when not given; ``limit`` takes the first N rows; ``config`` is the
-    dataset's subset name. Items are named ``<split>-<row:06d>``; unreadable rows are skipped and
-    listed in ``failed`` as ``(name, reason)``.
+    ``image_column`` is detected when not given; ``limit`` takes the first N rows; ``sample`` takes
+    N rows drawn uniformly without replacement with ``seed`` (the RIP paper's "100 images randomly
+    chosen"; not with streaming); ``config`` is the dataset's subset name. Items are named
+    ``<split>-<row:06d>`` after their row in the split; unreadable rows are skipped and listed in
+    ``failed`` as ``(name, reason)``.
     """
 
     def __init__(self, name: str, *, split: str = "train", streaming: bool = False, image_column: str | None = None,
                  limit: int | None = None, config: str | None = None, size: int | None = None,
-                 pad_color: Sequence[int] = (0, 0, 0), quantize: bool = True):
+                 pad_color: Sequence[int] = (0, 0, 0), quantize: bool = True, sample: int | None = None,
+                 seed: int = 0):
         if limit is not None and limit <= 0:
             raise InpaintlabError(f"limit must be a positive number of images, got {limit}")
+        if sample is not None and (sample <= 0 or streaming):
+            raise InpaintlabError(f"sample must be a positive number of images, without streaming; got {sample}"
+                                  f"{' with streaming' if streaming else ''}")
         self.name, self.split, self.streaming, self.limit = name, split, streaming, limit
         self.size, self.pad, self.quantize = size, pad_rgb(pad_color), quantize
         self.failed: list[tuple[str, str]] = []
@@ -98,6 +105,11 @@ class HubDataset:
             raise InpaintlabError(f"dataset {name!r} has no column {self.image_column!r}; "
                                   f"columns: {', '.join(sorted(columns))}")
         self._undecoded()
+        self.rows: list[int] | None = None  # the split's row of each item, when sampled
+        if sample is not None:
+            n = len(self.data)
+            self.rows = sorted(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False).tolist())
+            self.data = self.data.select(self.rows)
 
     def _load(self, config: str | None):
         """``datasets.load_dataset``, its connection / cache errors turned into one line."""
@@ -144,7 +156,8 @@ class HubDataset:
     def __iter__(self) -> Iterator[Item]:
         self.failed = []
         rows = itertools.islice(iter(self.data), self.limit)
-        for index, row in enumerate(rows):
+        for position, row in enumerate(rows):
+            index = self.rows[position] if self.rows is not None else position
             name = f"{self.split}-{index:06d}"
             try:
                 with _to_pil(row[self.image_column]) as im:

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from ..errors import InpaintlabError, MissingWeightsError
-from ..images import image_files, load_images, save_image, unique_names
+from ..datasets import open_image_set
+from ..images import save_image
 from ..inpainters import Inpainter, load_inpainter
 from ..metrics import ReferenceMetric, load_metric
 from ..runs import check_compatible, metrics_for_run, read_record, versions, write_record
@@ -149,12 +150,12 @@ class RipRun:
 
     # 1. inputs -------------------------------------------------------------------------
     def _load_images(self) -> tuple[dict[str, torch.Tensor], dict[str, str], list[tuple[str, str]]]:
-        paths = image_files(self.cfg.images)
-        loaded, failed = load_images(paths, size=self.cfg.size, pad_color=tuple(self.cfg.pad_color), quantize=True)
-        originals = dict(loaded)
-        path_of = dict(zip(unique_names(paths), paths))
-        sources = {name: str(path_of[name]) for name in originals}
-        return originals, sources, [(str(p), r) for p, r in failed]
+        """The originals by name, their sources, and the unreadable ones with the reason."""
+        images = open_image_set(self.cfg.images, size=self.cfg.size, pad_color=tuple(self.cfg.pad_color), quantize=True)
+        originals, sources = {}, {}
+        for item in images:
+            originals[item.name], sources[item.name] = item.image, item.source
+        return originals, sources, list(images.failed)
 
     def _load_metrics(self, names: list[str]) -> tuple[dict[str, ReferenceMetric], dict[str, str]]:
         metrics, skipped = {}, {}
