@@ -11,7 +11,6 @@ batching and elision ratios and the harness overhead, not Stable Diffusion's spe
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -22,41 +21,15 @@ from PIL import Image
 
 from inpaintlab.errors import MissingWeightsError
 from inpaintlab.inpainters import load_inpainter
+from inpaintlab.inpainters import tiny
 from inpaintlab.inpainters.diffusion import SD2_INPAINTING, quiet_diffusers
 from inpaintlab.rip import RipConfig, RipRun
 
 
 def save_tiny_pipeline(folder: Path) -> str:
     """diffusers' dummy SD-inpainting components (random weights), saved with save_pretrained."""
-    from diffusers import (
-        AutoencoderKL,
-        PNDMScheduler,
-        StableDiffusionInpaintPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=2, sample_size=32, in_channels=9,
-                                    out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32)
-        vae = AutoencoderKL(block_out_channels=[32, 64], in_channels=3, out_channels=3,
-                            down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-                            latent_channels=4)
-        text = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37,
-                                            layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=5,
-                                            pad_token_id=1, vocab_size=1000))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps({"<|startoftext|>": 0, "<|endoftext|>": 1}))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    tok = CLIPTokenizer(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"), model_max_length=77)
-    pipe = StableDiffusionInpaintPipeline(unet=unet, vae=vae, text_encoder=text, tokenizer=tok,
-                                          scheduler=PNDMScheduler(skip_prk_steps=True, steps_offset=1),
-                                          safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     with quiet_diffusers():
-        pipe.save_pretrained(folder / "pipeline")
-    return str(folder / "pipeline")
+        return str(tiny.save_tiny_pipeline(folder))
 
 
 def images_per_second(inp, n: int, size: int, repeats: int) -> float:
