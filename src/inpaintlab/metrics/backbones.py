@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import MissingWeightsError
+from ..weights import read_checkpoint
 
 __all__ = ["Backbone", "AlexNetFeatures", "SqueezeNet11Features", "VGG16Features", "Fire", "BACKBONES"]
 
@@ -61,13 +62,7 @@ class Backbone(nn.Module):
     def load_weights(self, path: str | Path) -> None:
         """Load the ``features.*`` tensors of a torchvision checkpoint strictly; ignore ``classifier.*``."""
         path = Path(path)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # corrupt, truncated, not a torch file
-            raise MissingWeightsError(
-                f"{path} is not a readable {self.net} checkpoint ({type(exc).__name__}); "
-                f"delete it and get {self.file_name} again"
-            ) from None
+        state = read_checkpoint(path, f"{self.net} checkpoint", self.file_name)
         if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
             state = state["state_dict"]
         if not isinstance(state, dict):

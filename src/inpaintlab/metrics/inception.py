@@ -257,13 +257,7 @@ class FIDInceptionV3(nn.Module):
     def load_weights(self, path: str | Path) -> "FIDInceptionV3":
         """Load pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth``; a missing/extra/mis-shaped key is an error."""
         path = Path(path)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # corrupt, truncated, not a torch file
-            raise MissingWeightsError(
-                f"{path} is not a readable FID Inception checkpoint ({type(exc).__name__}); "
-                f"delete it and get {WEIGHTS_FILE} again"
-            ) from None
+        state = _weights.read_checkpoint(path, "FID Inception checkpoint", WEIGHTS_FILE)
         if not isinstance(state, dict):
             raise MissingWeightsError(f"{path} does not hold a state dict; expected pytorch-fid's {WEIGHTS_FILE}")
         want = self.state_dict()

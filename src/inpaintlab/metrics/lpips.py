@@ -76,13 +76,7 @@ class LPIPS(nn.Module):
         """Load a torchvision backbone checkpoint and an lpips v0.1 head file (``lin{k}.model.1.weight``)."""
         self.net.load_weights(backbone_path)
         head_path = Path(head_path)
-        try:
-            state = torch.load(head_path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise MissingWeightsError(
-                f"{head_path} is not a readable LPIPS head file ({type(exc).__name__}); "
-                f"delete it and get {self.head_file} again"
-            ) from None
+        state = _weights.read_checkpoint(head_path, "LPIPS head file", self.head_file)
         want = {f"lin{k}.model.1.weight": (1, c, 1, 1) for k, c in enumerate(self.net.channels)}
         got = {k: v for k, v in state.items() if k.startswith("lin")} if isinstance(state, dict) else {}
         bad = sorted(set(want) ^ set(got)) + [
