@@ -23,7 +23,10 @@ unconditional embedding *is* the conditional one (the unconditional branch encod
 prompts once, and where the embeddings are identical call the pipeline with
 ``guidance_scale=1.0`` (one UNet pass per step, half the work). ``literal_guidance=True`` restores
 the literal computation. SDXL pipelines with ``force_zeros_for_empty_prompt`` use a zero
-unconditional embedding instead, which differs, so there nothing is elided. Measured on the tiny
+unconditional embedding instead, which differs, so there nothing is elided; nor where the pipeline
+conditions on an aesthetic score (``requires_aesthetics_score``, e.g. the SDXL refiner): its
+unconditional branch gets ``negative_aesthetic_score`` 2.5 against 6.0 in its time ids, so CFG
+changes the result even with identical text embeddings. Measured on the tiny
 test pipeline (CPU, float32, 2 steps): elided and literal outputs differ by at most 1.0e-6
 (tested to 1e-5). The difference is round-off only: in the literal batch of 2N the two identical
 halves come out of the UNet differing by ~1e-6 (batched convolutions), and guidance 7.5
@@ -38,6 +41,7 @@ whose config sets ``force_upcast``) decodes in float32.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -179,6 +183,20 @@ def quiet_diffusers():
                 log.enable_progress_bar()
 
 
+class _EmptyFloat32Notice(logging.Filter):
+    """Drop diffusers' "modules ... that should be kept in float32: []" notice (nothing to keep).
+
+    diffusers 0.42 logs it on every ``ModelMixin.to(dtype)``, and SDXL pipelines move their VAE
+    on every call, so a RIP run would print it twice per batch. Non-empty lists still show.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "should be kept in float32: []." not in record.getMessage()
+
+
+_FLOAT32_NOTICE_FILTER = _EmptyFloat32Notice()
+
+
 def load_pipeline(pipeline: str, opts: DiffusionOptions, device: torch.device, dtype: torch.dtype):
     """``<pipeline>.from_pretrained`` from a local folder or the hub cache (downloading only when online).
 
@@ -186,6 +204,8 @@ def load_pipeline(pipeline: str, opts: DiffusionOptions, device: torch.device, d
     and reachable; a missing model is one :class:`MissingWeightsError` line naming the cache.
     """
     import diffusers
+
+    logging.getLogger("diffusers.models.modeling_utils").addFilter(_FLOAT32_NOTICE_FILTER)  # idempotent
 
     with quiet_diffusers():  # resolving the class imports transformers' image processors, which warn
         cls = getattr(diffusers, pipeline)
@@ -251,6 +271,10 @@ def embeddings_identical(pipe, prompt: str, negative_prompt: str | None) -> bool
     if len(out) == 2:  # SD 1.x / 2.x: (cond, uncond)
         return torch.equal(out[0], out[1])
     # SDXL: (cond, uncond, pooled cond, pooled uncond); zeros for uncond under force_zeros_for_empty_prompt.
+    # The UNet's added conditioning also takes time ids, which differ between the branches when the
+    # pipeline conditions on an aesthetic score (6.0 vs negative 2.5 by default): never a no-op then.
+    if pipe.config.get("requires_aesthetics_score", False):
+        return False
     return torch.equal(out[0], out[1]) and torch.equal(out[2], out[3])
 
 
