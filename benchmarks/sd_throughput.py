@@ -196,9 +196,10 @@ def main() -> None:
         print(f"FLOPs per image: {per_step_flops / 1e9:.0f} G per step (elided), {(f_a - fit[0] * per_step_flops) / 1e9:.0f} G "
               f"fixed; {per_call_flops / 1e12:.1f} T per {args.steps}-step call")
         per_image = best.at(args.steps) / best_b
-        print(f"RIP paper experiment ({PAPER_CALLS:,} calls of {args.steps} steps, {PAPER_CALLS * per_call_flops / 1e18:.2f} "
-              f"EFLOP) at batch {best_b} on this device: {PAPER_CALLS * per_image / 3600:,.1f} h "
-              f"({PAPER_CALLS * per_image / 86400:,.1f} days)")
+        if not args.tiny:  # the tiny pipeline's time says nothing about Stable Diffusion's
+            print(f"RIP paper experiment ({PAPER_CALLS:,} calls of {args.steps} steps, "
+                  f"{PAPER_CALLS * per_call_flops / 1e18:.2f} EFLOP) at batch {best_b} on this device: "
+                  f"{PAPER_CALLS * per_image / 3600:,.1f} h ({PAPER_CALLS * per_image / 86400:,.1f} days)")
         wall, share, calls = rip_overhead({"model_path": model_path, "steps": fit[0], "dtype": args.dtype},
                                           size, n, n, tmp)
         print(f"RIP harness: {n} images, {size // 2}-px cells to 100 %, {calls} calls of {fit[0]} steps, {wall:.1f} s; "
