@@ -265,3 +265,22 @@ def test_dtypes_and_bad_options(saved):
     out = inp.run(x, hole, generator=gens([0]))
     assert torch.isfinite(out.raw).all()
     assert inp.backend.pipe.unet.dtype == torch.bfloat16
+
+
+def test_upcast_vae_decodes_in_float32_and_restores_the_half_vae(saved):
+    """upcast_vae: the half-precision VAE decodes in float32 (== a float32 copy of it) and is half again after."""
+    import copy
+
+    from inpaintlab.inpainters.diffusion import decode_latents
+
+    inp = load_inpainter("sd2-inpainting", model_path=saved["inpaint"], steps=STEPS, dtype="bfloat16", upcast_vae=True)
+    pipe = inp.backend.pipe
+    z = torch.randn(1, 4, SIZE // 2, SIZE // 2, generator=torch.Generator().manual_seed(3)).to(torch.bfloat16)
+    reference_vae = copy.deepcopy(pipe.vae).float()
+    with torch.no_grad():
+        reference = (reference_vae.decode(z.float() / pipe.vae.config.scaling_factor).sample / 2 + 0.5).clamp(0, 1)
+    upcast = decode_latents(pipe, z, upcast=True)
+    assert pipe.vae.dtype == torch.bfloat16
+    assert torch.allclose(upcast, reference, atol=1e-6)
+    in_half = decode_latents(pipe, z, upcast=False)
+    assert (in_half - reference).abs().max() > 1e-4  # bfloat16 decoding differs measurably
