@@ -71,7 +71,11 @@ def models():
     """List the inpainter backends and their options."""
     from .inpainters import INPAINTERS, backend_options
 
-    t = Table("name", "options (defaults)", "description")
+    from rich.table import Column
+
+    # fold, never truncate: a default repo id cut to "stabilityai/stab…" cannot be copied
+    t = Table(Column("name", no_wrap=True), Column("options (defaults)", overflow="fold"),
+              Column("description", overflow="fold"))
     for name in INPAINTERS.names():
         doc = (INPAINTERS.get(name).__doc__ or "").strip().splitlines()[0]
         t.add_row(name, ", ".join(f"{k}={v}" for k, v in backend_options(name).items()), doc)

@@ -239,6 +239,7 @@ def test_missing_model_offline_is_one_line(monkeypatch, tmp_path):
         load_inpainter("sd2-inpainting", model_path=repo)
     msg = str(e.value)
     assert "\n" not in msg and repo in msg and str(constants.HF_HUB_CACHE) in msg
+    assert f"nor is there a local folder {repo}" in msg  # "owner/name" could have meant a folder
     with pytest.raises(InpaintlabError) as e:
         load_inpainter("bld", model_path=str(tmp_path / "nowhere"))
     assert "\n" not in str(e.value) and "nowhere" in str(e.value)

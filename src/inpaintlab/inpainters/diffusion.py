@@ -44,6 +44,7 @@ import contextlib
 import logging
 import os
 import socket
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,8 +160,10 @@ def missing_model_message(repo: str, why: str) -> str:
     """One line: which repo, where it was looked for, and how to get it."""
     from huggingface_hub import constants
 
-    return (f"Stable Diffusion model {repo!r} is not in the Hugging Face cache {constants.HF_HUB_CACHE} and {why}; "
-            f"download it on a machine with internet (`hf download {repo}`, then copy the cache, or set HF_HOME), "
+    # "owner/name" is a repo id unless such a folder exists; say so, in case a folder was meant
+    folder = f" (nor is there a local folder {repo})" if repo.count("/") == 1 else ""
+    return (f"Stable Diffusion model {repo!r} is not in the Hugging Face cache {constants.HF_HUB_CACHE}{folder} and "
+            f"{why}; download it on a machine with internet (`hf download {repo}`, then copy the cache, or set HF_HOME), "
             f"or pass --option model_path=/path/to/a/saved/pipeline")
 
 
@@ -175,7 +178,10 @@ def quiet_diffusers():
         log.set_verbosity_error()
         log.disable_progress_bar()
     try:
-        yield
+        with warnings.catch_warnings():
+            # diffusers 0.42 still passes huggingface_hub's deprecated local_dir_use_symlinks
+            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
+            yield
     finally:
         for log, verbosity, bars in saved:
             log.set_verbosity(verbosity)
