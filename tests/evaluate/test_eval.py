@@ -12,46 +12,14 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from inpaintlab import weights
-from inpaintlab.errors import ConfigMismatchError, InpaintlabError, MissingWeightsError
+from inpaintlab.errors import ConfigMismatchError, InpaintlabError
 from inpaintlab.evaluate import EvalConfig, EvalRun, build_table
 from inpaintlab.evaluate.commands import eval_app
-from inpaintlab.metrics import METRIC_CLASSES
-from inpaintlab.metrics.base import Metric
 
 from ..conftest import synthetic_photo
+from .conftest import N, S  # the `dataset` and `pooled_mse` fixtures live there too
 
-N, S = 8, 64
-# square holes of these sides: side^2 / 4096 = 6.2, 12.9, 20.5, 29.9, 37.1, 47.3, -, 82.1 %; im6's hole
-# is the top half instead, exactly 50 %: on an edge, so it must land in [50, 60) only
-SIDES = [16, 23, 29, 35, 39, 44, None, 58]
 METRICS = ["psnr", "ssim", "psnr@hole", "mae@kept", "cd", "boundary-gradient", "kept-drift", "lpips-alex"]
-
-
-@pytest.fixture
-def dataset(tmp_path, monkeypatch):
-    """8 images 64x64, masks with different hole ratios, no weight files and no downloads."""
-    monkeypatch.setenv("INPAINTLAB_WEIGHTS", str(tmp_path / "no-weights"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
-
-    def offline(name, *a, **k):
-        raise MissingWeightsError(f"weight file {name} is not in {tmp_path / 'no-weights'}; put it there")
-
-    monkeypatch.setattr(weights, "download_file", offline)
-    imgs, masks = tmp_path / "imgs", tmp_path / "masks"
-    imgs.mkdir()
-    masks.mkdir()
-    holes = {}
-    for i, side in enumerate(SIDES):
-        Image.fromarray(synthetic_photo(S, S, i)).save(imgs / f"im{i}.png")
-        m = np.zeros((S, S), bool)
-        if side is None:
-            m[:S // 2] = True
-        else:
-            m[3:3 + side, 5:5 + side] = True
-        Image.fromarray(m.astype(np.uint8) * 255).save(masks / f"im{i}.png")
-        holes[f"im{i}"] = m
-    return tmp_path, holes
 
 
 def cfg_for(root, **kw) -> EvalConfig:
@@ -182,29 +150,6 @@ def test_resume_after_interruption_gives_the_uninterrupted_rows(dataset):
     for t in ("images", "metrics"):
         pd.testing.assert_frame_equal(a[t], b[t])
     pd.testing.assert_frame_equal(build_table(root / "full"), build_table(root / "cut"))
-
-
-class PooledMSE(Metric):
-    """A dataset-level test metric: the MSE pooled over every pixel of every image added."""
-
-    name, dataset_level = "test-pooled-mse", True
-
-    def reset(self):
-        self.sum, self.count = 0.0, 0
-
-    def update(self, images, reference, hole=None):
-        self.sum += float(((images.double() - reference.double()) ** 2).sum())
-        self.count += images.numel()
-
-    def compute(self):
-        return self.sum / self.count
-
-
-@pytest.fixture
-def pooled_mse():
-    METRIC_CLASSES.register(PooledMSE.name, PooledMSE)
-    yield
-    METRIC_CLASSES._items.pop(PooledMSE.name)
 
 
 def test_dataset_level_metrics_overall_and_in_big_enough_buckets(dataset, pooled_mse):

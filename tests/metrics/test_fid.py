@@ -15,7 +15,8 @@ from PIL import Image
 
 from inpaintlab import weights
 from inpaintlab.errors import InpaintlabError, MissingWeightsError
-from inpaintlab.metrics.base import METRIC_CLASSES
+from inpaintlab.metrics import base
+from inpaintlab.metrics.base import METRIC_CLASSES, values_on_features
 from inpaintlab.metrics.fid import FID, GaussianStats, RunningStats, frechet_distance, reference_statistics
 from inpaintlab.metrics.inception import (
     FIDInceptionE_1,
@@ -396,6 +397,24 @@ def test_fid_metric_accumulates_like_numpy(tmp_path):
         fid.compute()
     with pytest.raises(InpaintlabError, match="reference"):
         fid.update(fake[:2])
+
+
+def test_fid_on_precomputed_features_in_any_chunks(monkeypatch):
+    fake, real = smooth_images(60, 16, 9), smooth_images(60, 16, 10) ** 1.5
+    ff, fr = PixelFeatures()(fake).numpy(), PixelFeatures()(real).numpy()
+    fid = FID(extractor=PixelFeatures())
+    assert fid.feature_key == "inception-pool3:pixels-4x4"
+    for i in range(0, 60, 13):
+        fid.update(fake[i:i + 13], real[i:i + 13])
+    expected = fid.compute()
+    for chunk in (1024, 7, 1):
+        monkeypatch.setattr(base, "FEATURE_CHUNK", chunk)
+        assert values_on_features({"fid": fid}, ff, fr) == {"fid": pytest.approx(expected, rel=1e-9)}
+    with pytest.raises(InpaintlabError, match="at least 2"):
+        fid.compute()  # left reset
+    errors = {}
+    assert values_on_features({"fid": fid}, ff[:1], fr[:1], on_error=errors.__setitem__) == {}
+    assert "at least 2" in str(errors["fid"])
 
 
 def _write_pngs(folder, n, seed):

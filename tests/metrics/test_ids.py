@@ -6,12 +6,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import sklearn.svm
 import torch
 from sklearn.svm import LinearSVC
 
 from inpaintlab import weights
 from inpaintlab.errors import InpaintlabError, MissingWeightsError
-from inpaintlab.metrics.base import METRIC_CLASSES
+from inpaintlab.metrics.base import METRIC_CLASSES, FeatureMetric, values_on_features
 from inpaintlab.metrics.ids import PIDS, UIDS, PairingError, check_pairing, ids_scores
 
 FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -83,6 +84,38 @@ def test_matches_sklearn_score_on_overlapping_features():
         m.update_features(fake[50:], real[50:])
     assert u.compute() == pytest.approx(ref_u, abs=1e-6)
     assert p.compute() == pytest.approx(ref_p, abs=1e-6)
+
+
+def test_p_ids_and_u_ids_share_one_svm_fit(monkeypatch):
+    rng = np.random.default_rng(7)
+    n, d = 60, 10
+    real = rng.normal(size=(n, d)).astype(np.float32)
+    fake = (real + rng.normal(size=(n, d)) * 0.8 + 0.3).astype(np.float32)
+    fits = []
+
+    class CountingSVC(LinearSVC):
+        def fit(self, *a, **k):
+            fits.append(1)
+            return super().fit(*a, **k)
+
+    monkeypatch.setattr(sklearn.svm, "LinearSVC", CountingSVC)
+    p, u = metrics()
+    assert isinstance(p, FeatureMetric) and p.feature_key == u.feature_key == "inception-pool3:pixels-2x2"
+    got = values_on_features({"p-ids": p, "u-ids": u}, fake, real)
+    assert len(fits) == 1
+    # each on its own (its own fit) gives the same numbers, and the sklearn recipe too
+    for m in (p, u):
+        m.update_features(fake, real)
+    assert got == {"p-ids": p.compute(), "u-ids": u.compute()} and len(fits) == 3
+    x, y = np.concatenate([real, fake]).astype(np.float64), np.r_[np.ones(n), np.zeros(n)]
+    svm = LinearSVC(dual=False).fit(x, y)
+    assert got["u-ids"] == pytest.approx(1 - svm.score(x, y), abs=1e-12)
+    assert got["p-ids"] == pytest.approx(np.mean(svm.decision_function(x[n:]) > svm.decision_function(x[:n])), abs=1e-12)
+    assert 0 < got["u-ids"] < 0.5 and 0 < got["p-ids"] < 0.5
+    # a failure is reported per metric, and the metrics are left reset
+    errors = {}
+    assert values_on_features({"p-ids": p, "u-ids": u}, fake[:0], real[:0], on_error=errors.__setitem__) == {}
+    assert set(errors) == {"p-ids", "u-ids"} and "no images" in str(errors["u-ids"])
 
 
 def test_p_ids_counts_pairs_by_index():

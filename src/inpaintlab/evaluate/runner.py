@@ -4,9 +4,11 @@
 2. load the metrics (one whose weights are missing is skipped with a note) and the inpainter;
 3. check or write ``config.json``;
 4. per batch of not-yet-scored images: load, inpaint (``--model``; results rounded to 8 bits
-   and saved to ``OUT/results``), score the per-image metrics, commit images and rows together;
-5. dataset-level metrics (FID, P-IDS, U-IDS) in one pass over every image at the end, overall
-   and per hole-ratio bucket holding at least ``min_bucket_images`` images.
+   and saved to ``OUT/results``), score the per-image metrics, extract the dataset-level
+   metrics' features (or feed those metrics), commit images, rows and features together;
+5. dataset-level metrics (FID, P-IDS, U-IDS) from those features at the end, overall and per
+   hole-ratio bucket holding at least ``min_bucket_images`` images (:mod:`.dataset`; every
+   image and result is read once, and a resume reads no image scored before).
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from ..errors import BadMaskError, InpaintlabError, MissingWeightsError
 from ..images import image_files, load_mask, pad_to_square, read_image, resize, save_image, to_tensor
 from ..metrics import build_metric, parse_metric_spec
 from ..metrics.base import Metric
-from .buckets import OVERALL, buckets_of
 from ..runs import check_compatible, metrics_for_run, read_record, versions, write_record
 from .config import RUNTIME_KEYS, EvalConfig, validate
+from .dataset import DatasetMetrics
 from .store import EvalStore
 
 RESULTS_DIR = "results"
@@ -222,7 +224,12 @@ class EvalRun:
         if batch:
             yield batch
 
-    def _score_batch(self, batch, store: EvalStore) -> None:
+    def _load_pair(self, p: Pair) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Image, hole and (saved or given) result of one pair, for the dataset-level catch-up."""
+        x, hole, native = self._load_reference(p)
+        return x, hole, self._load_result(p, native)
+
+    def _score_batch(self, batch, store: EvalStore, dataset: DatasetMetrics) -> None:
         pairs = [b[0] for b in batch]
         x = torch.cat([b[1] for b in batch])
         hole = torch.cat([b[2] for b in batch])
@@ -250,45 +257,21 @@ class EvalRun:
                 values = metric.update(y, x, hole)
                 metric.reset()  # values live in the database; keep no state across batches
             rows += [(p.name, key, float(v)) for p, v in zip(pairs, values)]
+        # dataset-level metrics from the same loaded batch: no second read (a model's results are
+        # the 8-bit values saved, the same floats a read of the saved file gives)
+        features = dataset.batch_features(pairs, y, x)
+        dataset.feed(pairs, y, x, hole)
         self.timings["metrics"] += time.perf_counter() - t0
         images = [(p.name, int(x.shape[-2]), int(x.shape[-1]), p.hole_pixels, p.pixels,
                    p.hole_pixels / p.pixels, r) for p, r in zip(pairs, results)]
-        store.commit_batch(images, rows)
+        store.commit_batch(images, rows, features)
 
     # 5. dataset-level metrics -----------------------------------------------------------------
-    def _dataset_metrics(self, store: EvalStore) -> int:
-        names = [k for k, m in self.metrics.items() if m.dataset_level]
-        if not names:
-            return 0
-        scopes: dict[str, list[Pair]] = {OVERALL: list(self.pairs)}
-        for p in self.pairs:
-            for label in buckets_of(p.hole_pixels, p.pixels):
-                scopes.setdefault(label, []).append(p)
-        scopes = {s: ps for s, ps in scopes.items() if s == OVERALL or len(ps) >= self.cfg.min_bucket_images}
-        done = store.dataset_done()
-        todo = {(s, k) for s in scopes for k in names if (s, k) not in done}
-        if not todo:
-            return 0
-        instances = {(s, k): build_metric(k, device=self.cfg.device) for s, k in sorted(todo)}
-        member = {p.name: {s for s, ps in scopes.items() if p in ps} for p in self.pairs}
+    def _dataset_metrics(self, store: EvalStore, dataset: DatasetMetrics) -> int:
         t0 = time.perf_counter()
-        for p in self.pairs:
-            x, hole, native = self._load_reference(p)
-            y = self._load_result(p, native)
-            for (s, _), m in instances.items():
-                if s in member[p.name]:
-                    if m.paired:  # P-IDS / U-IDS: the result and its real image must be the same item
-                        result_stem = Path(p.result).stem if p.result is not None else p.name
-                        m.update(y, x, hole, names=[result_stem], reference_names=[Path(p.image).stem])
-                    else:
-                        m.update(y, x, hole)
-        rows = []
-        for (s, k), m in sorted(instances.items()):
-            try:
-                rows.append((s, k, float(m.compute()), len(scopes[s])))
-            except (InpaintlabError, ValueError) as e:
-                self.log(f"no {k} for bucket {s}: {e}")
-        store.commit_dataset(rows)
+        rows = dataset.finish(store, self._load_pair, self.log)
+        if rows:
+            store.commit_dataset(rows)
         self.timings["metrics"] += time.perf_counter() - t0
         return len(rows)
 
@@ -302,14 +285,16 @@ class EvalRun:
             scored = store.scored()
             todo = [p for p in self.pairs if p.name not in scored]
             done = len(self.pairs) - len(todo)
+            dataset = DatasetMetrics(self.metrics, self.pairs, self.cfg.min_bucket_images, store.dataset_done(),
+                                     self.cfg.device)
             if self.progress:
                 self.progress(done, len(self.pairs))
             for batch in self._iter_batches(todo):
-                self._score_batch(batch, store)
+                self._score_batch(batch, store, dataset)
                 done += len(batch)
                 if self.progress:
                     self.progress(done, len(self.pairs))
-            dataset_rows = self._dataset_metrics(store)
+            dataset_rows = self._dataset_metrics(store, dataset)
         self.timings["total"] = time.perf_counter() - t0
         from .tables import write_tables
 

@@ -5,6 +5,9 @@ Two families share one set of names:
 * :data:`METRIC_CLASSES` (:mod:`.base`): stateful :class:`~.base.Metric` objects with
   ``update`` / ``compute`` / ``reset``, used by ``inpaintlab eval``. Build one with
   :func:`build_metric` from a spec ``name`` or ``name@region`` (region image / hole / kept).
+  FID, P-IDS and U-IDS are feature metrics (:class:`~.base.FeatureMetric`) with one feature
+  key, so an evaluation extracts each image's Inception features once for all three and
+  computes them with :func:`~.base.values_on_features` (P-IDS and U-IDS from one SVM fit).
 * :data:`METRICS`: :class:`ReferenceMetric` factories used by RIP through :func:`load_metric`.
   A reference metric scores images against a fixed reference many times (RIP compares every
   checkpoint with the original): :meth:`~ReferenceMetric.prepare` turns the reference into
@@ -23,7 +26,7 @@ import torch
 
 from ..errors import InpaintlabError
 from ..registry import Registry
-from .base import METRIC_CLASSES, Metric, PerImageMetric
+from .base import METRIC_CLASSES, FeatureMetric, Metric, PerImageMetric, values_on_features
 from .boundary import boundary_gradient_error, color_distance
 from .functional import kept_drift, mae, ms_ssim, psnr, ssim
 
@@ -232,7 +235,7 @@ from . import fid as _fid  # noqa: F401,E402
 from . import ids as _ids  # noqa: F401,E402
 
 __all__ = ["METRICS", "METRIC_CLASSES", "METRIC_WEIGHTS", "ReferenceMetric", "FunctionMetric", "LPIPSMetric",
-           "Metric", "PerImageMetric", "load_metric", "build_metric", "parse_metric_spec", "metric_names",
+           "Metric", "PerImageMetric", "FeatureMetric", "values_on_features", "load_metric", "build_metric", "parse_metric_spec", "metric_names",
            "metrics_using", "psnr", "ssim", "ms_ssim", "mae", "kept_drift", "color_distance",
            "boundary_gradient_error", "PSNR", "SSIM", "MSSSIM", "MAE", "ColorDistance", "BoundaryGradientError",
            "KeptDrift", "LPIPS"]

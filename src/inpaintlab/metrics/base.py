@@ -9,11 +9,12 @@ classes only hold state.
 from __future__ import annotations
 
 import abc
+from typing import Any, Callable, Mapping
 
+import numpy as np
 import torch
 
 from ..errors import InpaintlabError
-
 
 
 class Metric(abc.ABC):
@@ -91,6 +92,70 @@ class PerImageMetric(Metric):
         """Mean of the per-image values (NaN when nothing was added)."""
         v = self.all_values()
         return float(v.mean()) if v.numel() else float("nan")
+
+
+class FeatureMetric(Metric):
+    """A dataset-level metric on per-image features of results (fake) and their references (real).
+
+    :meth:`extract` maps (N,3,H,W) images to (N, d) features, each row a function of its own image
+    only; :meth:`update_features` adds index-paired rows. Metrics with one :attr:`feature_key`
+    extract the same features, so an evaluation computes them once per image for all of them
+    (FID, P-IDS and U-IDS: one Inception pass) and may store them for a resume.
+    """
+
+    dataset_level = True
+    #: the kind of features (e.g. ``"inception-pool3"``); with the extractor's identity, the :attr:`feature_key`
+    feature_space: str = ""
+    extractor: Callable[[torch.Tensor], torch.Tensor]
+
+    @property
+    def feature_key(self) -> str:
+        """Names the features: equal keys mean equal features (same kind, same network file)."""
+        identity = getattr(self.extractor, "identity", "") or type(self.extractor).__qualname__
+        return f"{self.feature_space}:{identity}"
+
+    def extract(self, images: torch.Tensor) -> torch.Tensor:
+        """(N,3,H,W) images in [0, 1] -> (N, d) features."""
+        return self.extractor(images)
+
+    @abc.abstractmethod
+    def update_features(self, fake: Any, real: Any = None) -> None:
+        """Add index-paired (N, d) features of fake images and their real references."""
+
+    def compute_shared(self, shared: dict) -> float:
+        """:meth:`compute`, where ``shared`` (one dict for every metric fed the same features since
+        their last reset) lets one metric reuse another's work; P-IDS and U-IDS fit one SVM."""
+        return self.compute()
+
+
+#: rows per ``update_features`` call in :func:`values_on_features` (bounds float64 temporaries)
+FEATURE_CHUNK = 1024
+
+
+def values_on_features(metrics: Mapping[str, FeatureMetric], fake: np.ndarray, real: np.ndarray,
+                       on_error: Callable[[str, Exception], None] | None = None) -> dict[str, float]:
+    """Each metric's value on the same index-paired (N, d) ``fake`` and ``real`` features.
+
+    Every metric is reset, fed the rows in order (in chunks of :data:`FEATURE_CHUNK`, so the
+    result depends on the rows alone), computed with one shared dict (one SVM for P-IDS and
+    U-IDS) and reset again. A metric that cannot be computed (too few images) raises, or with
+    ``on_error`` is reported there and left out.
+    """
+    values: dict[str, float] = {}
+    shared: dict = {}
+    for key, m in metrics.items():
+        m.reset()
+        try:
+            for i in range(0, len(fake), FEATURE_CHUNK):
+                m.update_features(fake[i:i + FEATURE_CHUNK], real[i:i + FEATURE_CHUNK])
+            values[key] = float(m.compute_shared(shared))
+        except (InpaintlabError, ValueError) as e:
+            if on_error is None:
+                raise
+            on_error(key, e)
+        finally:
+            m.reset()
+    return values
 
 
 #: name -> Metric subclass (stateful metrics for evaluation tables; ``cls(region=..., device=...)``)

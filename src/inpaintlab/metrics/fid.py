@@ -37,7 +37,7 @@ import torch
 from ..atomic import atomic_write
 from ..errors import InpaintlabError
 from ..images import read_image, to_tensor, validate_images
-from .base import METRIC_CLASSES, Metric
+from .base import METRIC_CLASSES, FeatureMetric
 
 __all__ = [
     "PIPELINE_VERSION",
@@ -310,7 +310,7 @@ def reference_statistics(
 # the stateful metric
 
 
-class FID(Metric):
+class FID(FeatureMetric):
     """Frechet Inception Distance between ``images`` (fake) and ``reference`` (real), lower is better.
 
     ``reference_stats`` (a :class:`GaussianStats` or an ``.npz`` path) replaces the real set:
@@ -322,6 +322,7 @@ class FID(Metric):
     name = "fid"
     higher_is_better = False
     dataset_level = True
+    feature_space = "inception-pool3"  # shared with P-IDS / U-IDS: one Inception pass per image
     regions = ("image",)
 
     def __init__(

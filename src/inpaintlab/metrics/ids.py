@@ -28,7 +28,7 @@ import torch
 
 from ..errors import InpaintlabError
 from ..images import validate_images
-from .base import METRIC_CLASSES, Metric
+from .base import METRIC_CLASSES, FeatureMetric
 
 __all__ = ["PairingError", "check_pairing", "svm_decisions", "ids_scores", "u_ids", "p_ids", "PIDS", "UIDS"]
 
@@ -94,12 +94,14 @@ def ids_scores(real: np.ndarray, fake: np.ndarray) -> tuple[float, float]:
     return p_ids(d_real, d_fake), u_ids(d_real, d_fake)
 
 
-class _IDS(Metric):
+class _IDS(FeatureMetric):
     """Collects paired Inception features; subclasses pick P-IDS or U-IDS from the same SVM."""
 
     higher_is_better = True
     dataset_level = True
     paired = True
+    feature_space = "inception-pool3"  # shared with FID: one Inception pass per image
+    _index = 0  # position in ``scores()``: 0 P-IDS, 1 U-IDS
     regions = ("image",)
 
     def __init__(
@@ -164,23 +166,28 @@ class _IDS(Metric):
         """``(P-IDS, U-IDS)`` of everything added."""
         return ids_scores(*self.features())
 
+    def compute(self) -> float:
+        return self.scores()[self._index]
+
+    def compute_shared(self, shared: dict) -> float:
+        """As :meth:`compute`; P-IDS and U-IDS fed the same features share one SVM fit (as Co-Mod-GAN)."""
+        if "ids" not in shared:
+            shared["ids"] = self.scores()
+        return shared["ids"][self._index]
+
 
 class PIDS(_IDS):
     """Paired Inception Discriminative Score (Co-Mod-GAN): higher = inpainted images pass for real more often."""
 
     name = "p-ids"
-
-    def compute(self) -> float:
-        return self.scores()[0]
+    _index = 0
 
 
 class UIDS(_IDS):
     """Unpaired Inception Discriminative Score (Co-Mod-GAN): the linear SVM's error rate, 0.5 at best."""
 
     name = "u-ids"
-
-    def compute(self) -> float:
-        return self.scores()[1]
+    _index = 1
 
 
 METRIC_CLASSES.register("p-ids", PIDS)
