@@ -34,6 +34,16 @@ def test_every_command_has_help(monkeypatch, capsys, args):
     assert code == 0 and "Usage" in out
 
 
+def test_help_needs_no_torch():
+    """`inpaintlab --help` must not wait for torch, pandas or scikit-image (seconds of imports)."""
+    import subprocess
+
+    code = ("import sys; import inpaintlab.cli; "
+            "print(sorted(m for m in ('torch', 'pandas', 'skimage', 'diffusers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_parse_ints_ranges_and_errors():
     assert parse_ints("64,128,256", "x") == [64, 128, 256]
     assert parse_ints("0-3,7", "x") == [0, 1, 2, 3, 7]

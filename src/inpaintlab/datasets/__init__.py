@@ -4,7 +4,7 @@
 ``(1, 3, H, W)`` image in [0, 1], ``source``) with a ``failed`` list of skipped ``(source, reason)``:
 
 - ``builtin``: scikit-image's sample photographs (``inpaintlab.images.builtin_images``);
-- ``folder``: ``folder(spec)`` -- a folder or a glob, same rules as ``inpaintlab.images.image_files``;
+- ``folder``: ``folder_dataset(spec)`` -- a folder or a glob, same rules as ``inpaintlab.images.image_files``;
 - ``hf``: ``hf(name, split="train", streaming=False, image_column=None, limit=None)`` -- a hub
   dataset through ``datasets.load_dataset``, with one clear line when offline.
 
@@ -14,13 +14,18 @@ The MISATO-style benchmark builder is :func:`build_misato` (``inpaintlab.dataset
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from ..errors import InpaintlabError
 from ..registry import Registry
-from .folder import FolderDataset, Item
 
-__all__ = ["DATASETS", "Item", "FolderDataset", "builtin", "folder", "hub_dataset", "open_image_set"]
+if TYPE_CHECKING:
+    from .folder import FolderDataset, Item
+
+__all__ = ["DATASETS", "DEFAULT_CLIP", "Item", "FolderDataset", "builtin", "folder_dataset", "hub_dataset", "open_image_set"]
+
+# The MISATO builder's CLIP model (see .clip); here so the CLI can show it without importing torch.
+DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 
 #: name -> factory(**params) -> an iterable of Item with a ``failed`` list
 DATASETS: Registry[Callable[..., Iterable[Item]]] = Registry("dataset")
@@ -29,12 +34,16 @@ DATASETS: Registry[Callable[..., Iterable[Item]]] = Registry("dataset")
 @DATASETS.register("builtin")
 def builtin(**options) -> FolderDataset:
     """scikit-image's sample photographs (no download)."""
+    from .folder import FolderDataset
+
     return FolderDataset("builtin", **options)
 
 
 @DATASETS.register("folder")
-def folder(spec: str, **options) -> FolderDataset:
+def folder_dataset(spec: str, **options) -> FolderDataset:  # not `folder`: the submodule would shadow it
     """The images of a folder (non-recursive) or a glob pattern (``**`` allowed)."""
+    from .folder import FolderDataset
+
     return FolderDataset(spec, **options)
 
 
@@ -54,7 +63,7 @@ def open_image_set(spec: str, **options) -> Iterable[Item]:
     ``hf:NAME?split=test&limit=50``.
     """
     if not spec.startswith("hf:"):
-        return FolderDataset(spec, **options)
+        return folder_dataset(spec, **options)
     from urllib.parse import parse_qsl
 
     name, _, query = spec[3:].partition("?")
@@ -77,7 +86,12 @@ def open_image_set(spec: str, **options) -> Iterable[Item]:
 
 
 def __getattr__(attr: str):
-    # The builder pulls in scikit-learn and transformers: import it on first use only.
+    # torch (the folder reader) and the builder (scikit-learn, transformers) on first use only,
+    # so `inpaintlab --help` does not wait for them.
+    if attr in ("FolderDataset", "Item"):
+        from . import folder as folder_module
+
+        return getattr(folder_module, attr)
     if attr in ("build_misato", "MisatoConfig"):
         from . import misato
 

@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InpaintlabError, MissingWeightsError
+from . import DEFAULT_CLIP
 
 __all__ = ["DEFAULT_CLIP", "CLIP_MEAN", "CLIP_STD", "ClipVision", "load_clip_vision", "hub_cache_dir", "hub_offline"]
 
-DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 #: CLIP's normalisation constants (OpenAI's preprocessing; also transformers' OPENAI_CLIP_MEAN / _STD).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ..cliargs import parse_key_values
 from ..errors import InpaintlabError
-from .clip import DEFAULT_CLIP
+from . import DEFAULT_CLIP
 
 __all__ = ["datasets_app", "parse_domains"]
 

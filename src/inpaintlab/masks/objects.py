@@ -13,7 +13,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
-from skimage.morphology import convex_hull_image, disk
 
 from .base import MASKS, MaskGenerator, MaskParamError, check
 
@@ -85,6 +84,8 @@ def expand_convex_hull(hole: np.ndarray, radius: int) -> np.ndarray:
     """Seamless Borders' mask: the convex hull of the hole dilated by a disk of ``radius`` px."""
     if not hole.any():
         return hole.astype(np.float32)
+    from skimage.morphology import convex_hull_image, disk  # 0.4 s of imports: only when used
+
     hull = convex_hull_image(hole > 0.5).astype(np.uint8)
     if radius > 0:
         hull = cv2.dilate(hull, disk(radius).astype(np.uint8))
