@@ -5,7 +5,7 @@
 
 - ``builtin``: scikit-image's sample photographs (``inpaintlab.images.builtin_images``);
 - ``folder``: ``folder_dataset(spec)`` -- a folder or a glob, same rules as ``inpaintlab.images.image_files``;
-- ``hf``: ``hf(name, split="train", streaming=False, image_column=None, limit=None)`` -- a hub
+- ``hf``: ``hub_dataset(name, split="train", streaming=False, image_column=None, limit=None)`` -- a hub
   dataset through ``datasets.load_dataset``, with one clear line when offline.
 
 All take ``size=None`` (native size) or an integer (pad to square with blank bands, resize).
