@@ -121,7 +121,8 @@ def rip_run(
                     keep_images=keep_images, batch_size=batch_size, device=device, feature_cache_gb=feature_cache_gb)
     t0 = time.perf_counter()
     run = RipRun(cfg, out_dir, log=lambda m: err.print(m, soft_wrap=True, markup=False))
-    run.prepare()  # rejects bad input before the progress bar starts
+    with err.status(f"loading {model}, the images and the metrics", spinner="dots"):  # a diffusion model takes a while
+        run.prepare()  # rejects bad input before the progress bar starts
     columns = (TextColumn("[bold]RIP[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("inpaintings"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=False) as bar:

@@ -82,7 +82,9 @@ def evaluate(
                      compositing=compositing, seed=seed, metrics=parse_names(metrics), size=size, pad_color=pad,
                      min_bucket_images=min_bucket_images, batch_size=batch_size, device=device)
     run = EvalRun(cfg, out_dir, log=lambda m: err.print(m, soft_wrap=True, markup=False))
-    run.prepare()  # rejects bad input before the progress bar starts
+    loading = f"loading {model}, the masks and the metrics" if model else "loading the masks and the metrics"
+    with err.status(loading, spinner="dots"):  # a diffusion model or Inception takes a while
+        run.prepare()  # rejects bad input before the progress bar starts
     columns = (TextColumn("[bold]eval[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("images"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=False) as bar:
