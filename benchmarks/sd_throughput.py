@@ -179,9 +179,9 @@ def main() -> None:
                 print(f"  {label:30s} batch {b:2d}: {m.fixed / b:7.3f} s fixed + {m.per_step / b:7.3f} s/step "
                       f"per image -> {m.at(args.steps) / b:8.2f} s per image at {args.steps} steps "
                       f"({b / m.at(args.steps):.3f} images/s)")
-        best = models[(False, n)] if models[(False, n)].at(args.steps) / n < models[(False, 1)].at(args.steps) else models[(False, 1)]
-        best_b = n if best is models[(False, n)] else 1
-        print(f"batch {n} vs 1 (elided, {args.steps} steps): x{models[(False, 1)].at(args.steps) * n / models[(False, n)].at(args.steps):.2f} images/s")
+        seconds_per_image = {b: models[(False, b)].at(args.steps) / b for b in (1, n)}  # elided
+        best_b = min(seconds_per_image, key=seconds_per_image.get)
+        print(f"batch {n} vs 1 (elided, {args.steps} steps): x{seconds_per_image[1] / seconds_per_image[n]:.2f} images/s")
         if not args.no_literal:
             print(f"elision vs literal (batch {n}, {args.steps} steps): "
                   f"x{models[(True, n)].at(args.steps) / models[(False, n)].at(args.steps):.2f} images/s")
@@ -195,7 +195,7 @@ def main() -> None:
         per_call_flops = f_a + (args.steps - fit[0]) * per_step_flops
         print(f"FLOPs per image: {per_step_flops / 1e9:.0f} G per step (elided), {(f_a - fit[0] * per_step_flops) / 1e9:.0f} G "
               f"fixed; {per_call_flops / 1e12:.1f} T per {args.steps}-step call")
-        per_image = best.at(args.steps) / best_b
+        per_image = seconds_per_image[best_b]
         if not args.tiny:  # the tiny pipeline's time says nothing about Stable Diffusion's
             print(f"RIP paper experiment ({PAPER_CALLS:,} calls of {args.steps} steps, "
                   f"{PAPER_CALLS * per_call_flops / 1e18:.2f} EFLOP) at batch {best_b} on this device: "
