@@ -115,14 +115,15 @@ def rip_overhead(model_options: dict, size: int, n_images: int, batch: int, fold
     return wall, (wall - t["inpaint"] - t["metrics"]) / wall, summary.calls
 
 
-def choose_model(args, tmp: Path) -> tuple[str, str]:
-    """(model path, what it is): the real weights, else the random full-size architecture (or --tiny)."""
+def choose_model(args, tmp: Path) -> tuple[str, str, object | None]:
+    """(model path, what it is, the loaded inpainter if probing loaded it): the real weights, else
+    the random full-size architecture (or --tiny)."""
     if args.tiny:
         with quiet_diffusers():
-            return str(tiny.save_tiny_pipeline(tmp / "tiny")), "TINY random pipeline (ratios only)"
+            return str(tiny.save_tiny_pipeline(tmp / "tiny")), "TINY random pipeline (ratios only)", None
     try:
-        load_inpainter("sd2-inpainting", model_path=args.model_path, steps=1, dtype=args.dtype)
-        return args.model_path, "real weights"
+        probe = load_inpainter("sd2-inpainting", model_path=args.model_path, steps=1, dtype=args.dtype)
+        return args.model_path, "weights as given", probe
     except MissingWeightsError as e:
         print(f"NOTE: no real weights ({e})")
     t0 = time.perf_counter()
@@ -130,7 +131,7 @@ def choose_model(args, tmp: Path) -> tuple[str, str]:
         path = str(save_random_pipeline("sd2-inpainting", tmp / "random"))
     print(f"NOTE: measuring SD 2 inpainting's full-size architecture with RANDOM weights instead "
           f"(same layers, same FLOPs; built and saved in {time.perf_counter() - t0:.0f} s)")
-    return path, "full-size architecture, random weights"
+    return path, "full-size architecture, random weights", None
 
 
 def main() -> None:
@@ -154,11 +155,13 @@ def main() -> None:
         ap.error("--fit-steps takes two different positive step counts, e.g. 2,6")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model_path, what = choose_model(args, tmp)
+        model_path, what, probe = choose_model(args, tmp)
         where = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
         print(f"device {device} ({where}); model {model_path} ({what}); {size}x{size}, dtype {args.dtype}, "
               f"guidance 7.5, empty prompt; fit through {fit[0]} and {fit[1]} steps, best of {args.repeats}")
-        loaded = {}
+        loaded = {} if probe is None else {False: probe}  # the probe is the elided-guidance model
+        if probe is not None:
+            call_seconds(probe, 1, size, 1)  # its warm-up
 
         def load(steps: int, literal: bool):
             """One loaded pipeline per guidance mode, its step count set per call: every point times a warm model."""

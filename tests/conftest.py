@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 
@@ -33,6 +34,15 @@ def image_dir(tmp_path: Path) -> Path:
     Image.fromarray(synthetic_photo(48, 64, 2)).save(d / "b.png")
     Image.fromarray(synthetic_photo(80, 80, 3)).save(d / "c.jpg", quality=95)
     return d
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: on 2 shared, busy cores, 2 threads run several times slower (spin-waiting)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

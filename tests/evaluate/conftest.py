@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -66,3 +68,13 @@ def pooled_mse():
     METRIC_CLASSES.register(PooledMSE.name, PooledMSE)
     yield
     METRIC_CLASSES._items.pop(PooledMSE.name)
+
+
+def grow(root: Path, holes: dict) -> None:
+    """Two more images in the 20-30 % bin (im8, im9), which then holds 4 (im2, im3, im8, im9); every other bin holds 1."""
+    for k, side in ((8, 30), (9, 31)):
+        Image.fromarray(synthetic_photo(S, S, k)).save(root / "imgs" / f"im{k}.png")
+        m = np.zeros((S, S), bool)
+        m[2:2 + side, 1:1 + side] = True
+        Image.fromarray(m.astype(np.uint8) * 255).save(root / "masks" / f"im{k}.png")
+        holes[f"im{k}"] = m

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import math
 import sqlite3
 from pathlib import Path
 
@@ -22,23 +21,12 @@ from inpaintlab.evaluate import runner as runner_module
 from inpaintlab.evaluate.dataset import DatasetMetrics
 from inpaintlab.metrics import inception
 
-from ..conftest import synthetic_photo
-from ..metrics.test_fid import FILE, random_pytorch_fid_state
-from .conftest import S
+from ..metrics.test_fid import FILE, projection, random_pytorch_fid_state
+from .conftest import grow
 from .test_eval import cfg_for, frames
 
 DATASET = ["fid", "p-ids", "u-ids"]
 BUCKET = ["im2", "im3", "im8", "im9"]  # the 20-30 % bin after grow(); every other bin holds one image
-
-
-def grow(root: Path, holes: dict) -> None:
-    """Two more images in the 20-30 % bin, which then holds 4 (BUCKET); every other bin holds 1."""
-    for k, side in ((8, 30), (9, 31)):
-        Image.fromarray(synthetic_photo(S, S, k)).save(root / "imgs" / f"im{k}.png")
-        m = np.zeros((S, S), bool)
-        m[2:2 + side, 1:1 + side] = True
-        Image.fromarray(m.astype(np.uint8) * 255).save(root / "masks" / f"im{k}.png")
-        holes[f"im{k}"] = m
 
 
 def write_results(root: Path, holes: dict) -> None:
@@ -80,17 +68,8 @@ class CountingSVC(LinearSVC):
         return super().fit(*a, **k)
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: on 2 shared, busy cores, 2 threads run several times slower (spin-waiting)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 #: 2048 -> 32: 2048-d FID (scipy's sqrtm) takes ~35 s on 2 cores, so all three metrics see projected features
-PROJ = torch.from_numpy(np.random.default_rng(6).normal(size=(2048, 32)) / math.sqrt(2048)).float()
+PROJ = projection(32)
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from inpaintlab.errors import ConfigMismatchError, InpaintlabError
 from inpaintlab.evaluate import EvalConfig, EvalRun, build_table
 from inpaintlab.evaluate.commands import eval_app
 
-from ..conftest import synthetic_photo
-from .conftest import N, S  # the `dataset` and `pooled_mse` fixtures live there too
+from .conftest import N, S, grow  # the `dataset` and `pooled_mse` fixtures live there too
 
 METRICS = ["psnr", "ssim", "psnr@hole", "mae@kept", "cd", "boundary-gradient", "kept-drift", "lpips-alex"]
 
@@ -154,13 +153,7 @@ def test_resume_after_interruption_gives_the_uninterrupted_rows(dataset):
 
 def test_dataset_level_metrics_overall_and_in_big_enough_buckets(dataset, pooled_mse):
     root, holes = dataset
-    # two more images in the 20-30 % bin (4 then); the others hold 1, below the minimum of 2
-    for k, side in ((8, 30), (9, 31)):
-        Image.fromarray(synthetic_photo(S, S, k)).save(root / "imgs" / f"im{k}.png")
-        m = np.zeros((S, S), bool)
-        m[2:2 + side, 1:1 + side] = True
-        Image.fromarray(m.astype(np.uint8) * 255).save(root / "masks" / f"im{k}.png")
-        holes[f"im{k}"] = m
+    grow(root, holes)  # the 20-30 % bin holds 4 images then; the others hold 1, below the minimum of 2
     cfg = cfg_for(root, model="telea", metrics=["psnr", "test-pooled-mse"], min_bucket_images=2)
     EvalRun(cfg, root / "out", log=lambda m: None).run()
     d = frames(root / "out")["dataset_metrics"].set_index("bucket")

@@ -291,6 +291,11 @@ def test_missing_weights_is_one_line(monkeypatch, tmp_path):
     assert "\n" not in str(err.value)
 
 
+def projection(dim: int = 32) -> torch.Tensor:
+    """A fixed random (2048, dim) projection of Inception features (variance kept)."""
+    return torch.from_numpy(np.random.default_rng(6).normal(size=(2048, dim)) / math.sqrt(2048)).float()
+
+
 class Projected:
     """The real Inception features, recorded, then a fixed random projection to 32-d.
 
@@ -301,22 +306,13 @@ class Projected:
     def __init__(self, inner, dim: int = 32):
         self.inner = inner
         self.identity = inner.identity + ":projected"
-        self.proj = torch.from_numpy(np.random.default_rng(6).normal(size=(2048, dim)) / math.sqrt(2048)).float()
+        self.proj = projection(dim)
         self.raw: list[torch.Tensor] = []
 
     def __call__(self, images):
         f = self.inner(images)
         self.raw.append(f)
         return f @ self.proj
-
-
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: on 2 shared, busy cores, 2 threads run several times slower (spin-waiting)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_fid_independent_of_batch_size(use_weights, one_thread):
