@@ -34,7 +34,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from inpaintlab.errors import MissingWeightsError
-from inpaintlab.inpainters import load_inpainter, tiny
+from inpaintlab import testing as tiny
+from inpaintlab.inpainters import load_inpainter
 from inpaintlab.inpainters.architectures import save_random_pipeline
 from inpaintlab.inpainters.diffusion import SD2_INPAINTING, quiet_diffusers
 from inpaintlab.rip import RipConfig, RipRun

@@ -17,7 +17,7 @@ from .atomic import atomic_write
 from .errors import ConfigMismatchError, InpaintlabError
 
 #: Packages whose versions can change a result; recorded with every run.
-RECORDED_PACKAGES = ("inpaintlab", "torch", "numpy", "opencv-python-headless", "scikit-image", "pillow",
+RECORDED_PACKAGES = ("inpaintlab", "torch", "numpy", "opencv-contrib-python-headless", "scikit-image", "pillow",
                      "scikit-learn", "transformers", "diffusers")
 
 
@@ -32,21 +32,50 @@ def versions() -> dict[str, str]:
     return out
 
 
-def result_view(record: dict[str, Any], runtime_keys: Collection[str], inputs_key: str) -> dict[str, Any]:
-    """What must match for a resume: the config minus run-time keys, and the resolved inputs."""
-    cfg = {k: v for k, v in record.get("config", {}).items() if k not in runtime_keys}
-    return {**{f"config.{k}": v for k, v in cfg.items()}, f"{inputs_key} (resolved files)": record.get(inputs_key)}
+def result_view(record: dict[str, Any], runtime_keys: Collection[str], inputs_key: str,
+                unordered: Collection[str] = ()) -> dict[str, Any]:
+    """What must match for a resume, flat: the config minus run-time keys, the inputs, the versions.
+
+    Values pass through JSON (as a saved record did), lists under ``unordered`` keys are sorted
+    (the order of ``--metrics`` or ``--mask-sizes`` never changes a result), and nested options
+    are flattened so that a difference names the option (``config.model_options.radius``).
+    """
+    data = json.loads(json.dumps(record))
+    view: dict[str, Any] = {}
+    for k, v in data.get("config", {}).items():
+        if k in runtime_keys:
+            continue
+        if k in unordered and isinstance(v, list):
+            v = sorted(v, key=json.dumps)
+        if isinstance(v, dict):
+            view |= {f"config.{k}.{kk}": vv for kk, vv in v.items()}
+        else:
+            view[f"config.{k}"] = v
+    view[f"{inputs_key} (resolved files)"] = data.get(inputs_key)
+    first = data.get("versions_first_run") or data.get("versions") or {}
+    view |= {f"versions.{k}": v for k, v in first.items()}
+    return view
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def check_compatible(saved: dict[str, Any], new: dict[str, Any], out: Path, *, runtime_keys: Collection[str],
-                     inputs_key: str, what: str = "run") -> None:
-    """Refuse to resume into ``out`` with a different configuration, naming the keys."""
-    a, b = (result_view(r, runtime_keys, inputs_key) for r in (saved, new))
+                     inputs_key: str, what: str = "a run", unordered: Collection[str] = ()) -> None:
+    """Refuse to resume into ``out`` with a different configuration or package versions, naming what differs."""
+    a, b = (result_view(r, runtime_keys, inputs_key, unordered) for r in (saved, new))
     diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     if diff:
-        raise ConfigMismatchError(
-            f"{out} holds a {what} with a different configuration (differs in: {', '.join(diff)}); "
-            f"use another --out, or delete that folder to start over")
+        shown = ", ".join(k if k.endswith("(resolved files)") else f"{k} ({_short(a.get(k))} -> {_short(b.get(k))})"
+                          for k in diff[:6]) + (f" and {len(diff) - 6} more" if len(diff) > 6 else "")
+        versions_only = all(k.startswith("versions.") for k in diff)
+        hint = ("reinstall the versions it started with to resume, or use another --out" if versions_only else
+                "use another --out, or delete that folder to start over")
+        raise ConfigMismatchError(f"{out} holds {what} made with a different "
+                                  f"{'set of package versions' if versions_only else 'configuration'} "
+                                  f"(differs in: {shown}); {hint}")
 
 
 def read_record(path: Path) -> dict[str, Any] | None:

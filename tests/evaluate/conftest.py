@@ -10,7 +10,7 @@ from PIL import Image
 
 from inpaintlab import weights
 from inpaintlab.errors import MissingWeightsError
-from inpaintlab.metrics import METRIC_CLASSES
+from inpaintlab.metrics import METRICS
 from inpaintlab.metrics.base import Metric
 
 from ..conftest import synthetic_photo
@@ -65,9 +65,9 @@ class PooledMSE(Metric):
 
 @pytest.fixture
 def pooled_mse():
-    METRIC_CLASSES.register(PooledMSE.name, PooledMSE)
+    METRICS.register(PooledMSE.name, PooledMSE)
     yield
-    METRIC_CLASSES._items.pop(PooledMSE.name)
+    METRICS.unregister(PooledMSE.name)
 
 
 def grow(root: Path, holes: dict) -> None:

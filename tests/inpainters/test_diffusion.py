@@ -16,7 +16,7 @@ from PIL import Image
 from inpaintlab.errors import InpaintlabError
 from inpaintlab.inpainters import INPAINTERS, load_inpainter
 from inpaintlab.inpainters.diffusion import HalfPrecisionOverflowError, resolve_dtype
-from inpaintlab.inpainters.tiny import tiny_components
+from inpaintlab.testing import tiny_components
 
 
 STEPS = 2

@@ -13,7 +13,7 @@ import torch
 
 from inpaintlab.inpainters import load_inpainter
 from inpaintlab.inpainters.diffusion import embeddings_identical
-from inpaintlab.inpainters.tiny import save_tiny_sdxl_pipeline
+from inpaintlab.testing import save_tiny_sdxl_pipeline
 
 from .test_diffusion import STEPS, assert_faithful, batch, gens, unet_batch_sizes
 

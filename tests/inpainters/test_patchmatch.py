@@ -16,6 +16,7 @@ import torch
 
 from inpaintlab.inpainters import INPAINTERS, load_inpainter
 from inpaintlab.inpainters.patchmatch import PatchMatchBackend, nnf_search
+from inpaintlab.options import OptionError
 
 
 # ----------------------------------------------------------------------------------------------
@@ -296,8 +297,10 @@ def test_no_hole_returns_the_input():
     ],
 )
 def test_bad_options_are_rejected(options):
-    with pytest.raises(ValueError):
+    (name,) = options
+    with pytest.raises(OptionError, match=name) as e:
         PatchMatchBackend(**options)
+    assert "\n" not in str(e.value)
 
 
 def test_mismatched_hole_is_rejected():

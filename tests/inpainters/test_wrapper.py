@@ -84,7 +84,7 @@ def test_bad_masks_give_clear_errors(bad, match):
 def test_unknown_backend_and_option_are_named():
     with pytest.raises(InpaintlabError, match="choose one of"):
         load_inpainter("nope")
-    with pytest.raises(InpaintlabError, match="no option strength"):
+    with pytest.raises(InpaintlabError, match="no option 'strength'"):
         load_inpainter("telea", strength=1)
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 from inpaintlab import weights
 from inpaintlab.errors import InpaintlabError, MissingWeightsError
 from inpaintlab.metrics import base
-from inpaintlab.metrics.base import METRIC_CLASSES, values_on_features
+from inpaintlab.metrics.base import METRICS, values_on_features
 from inpaintlab.metrics.fid import FID, GaussianStats, RunningStats, frechet_distance, reference_statistics
 from inpaintlab.metrics.inception import (
     FIDInceptionE_1,
@@ -372,7 +372,7 @@ class PixelFeatures:
 def test_fid_metric_accumulates_like_numpy(tmp_path):
     fake, real = smooth_images(60, 16, 9), smooth_images(60, 16, 10) ** 1.5
     fid = FID(extractor=PixelFeatures())
-    assert METRIC_CLASSES.get("fid") is FID and fid.dataset_level and not fid.higher_is_better
+    assert METRICS.get("fid") is FID and fid.dataset_level and not fid.higher_is_better
     for i in range(0, 60, 13):
         assert fid.update(fake[i:i + 13], real[i:i + 13]) is None
     ff = PixelFeatures()(fake).double().numpy()

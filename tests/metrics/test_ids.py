@@ -12,7 +12,7 @@ from sklearn.svm import LinearSVC
 
 from inpaintlab import weights
 from inpaintlab.errors import InpaintlabError, MissingWeightsError
-from inpaintlab.metrics.base import METRIC_CLASSES, FeatureMetric, values_on_features
+from inpaintlab.metrics.base import METRICS, FeatureMetric, values_on_features
 from inpaintlab.metrics.ids import PIDS, UIDS, PairingError, check_pairing, ids_scores
 
 FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -32,7 +32,7 @@ def metrics():
 
 
 def test_registered_as_dataset_metrics():
-    assert METRIC_CLASSES.get("p-ids") is PIDS and METRIC_CLASSES.get("u-ids") is UIDS
+    assert METRICS.get("p-ids") is PIDS and METRICS.get("u-ids") is UIDS
     p, u = metrics()
     assert p.dataset_level and u.dataset_level and p.higher_is_better and u.higher_is_better
 

@@ -8,7 +8,7 @@ import torch
 from scipy import ndimage
 
 from inpaintlab.errors import InpaintlabError
-from inpaintlab.metrics import METRIC_CLASSES, build_metric, load_metric
+from inpaintlab.metrics import build_metric
 from inpaintlab.metrics.functional import ms_ssim, ms_ssim_min_size
 
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # the paper's beta_j = gamma_j, finest scale first
@@ -87,10 +87,3 @@ def test_too_small_for_five_scales_is_one_clear_error():
     with pytest.raises(InpaintlabError, match="161") as e:
         m.update(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
     assert "\n" not in str(e.value)
-
-
-def test_both_families_agree():
-    x, y = pair(4)
-    assert "ms-ssim" in METRIC_CLASSES
-    stateful = METRIC_CLASSES.get("ms-ssim")()
-    assert torch.allclose(stateful.update(y, x).float(), load_metric("ms-ssim")(x, y))

@@ -7,13 +7,24 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from skimage.metrics import structural_similarity
 
 from inpaintlab import weights
 from inpaintlab.errors import InpaintlabError, MissingWeightsError
 from inpaintlab.inpainters import load_inpainter
-from inpaintlab.metrics import (METRIC_CLASSES, METRIC_WEIGHTS, METRICS, build_metric, load_metric,
-                                metrics_using)
+from inpaintlab.metrics import METRICS, build_metric, metrics_using, reference_metric_names
+
+from .test_lpips import FILES, random_backbone, random_heads, save_torch
+
+def fake_lpips_weights(monkeypatch, tmp_path, net):
+    """Random LPIPS weights for ``net`` under the official file names, found through $INPAINTLAB_WEIGHTS."""
+    rng = np.random.default_rng(7)
+    save_torch(random_backbone(net, rng), tmp_path / FILES[net])
+    save_torch(random_heads(net, rng), tmp_path / f"{net}.pth")
+    monkeypatch.setenv("INPAINTLAB_WEIGHTS", str(tmp_path))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home-empty"))
+
 
 PER_IMAGE = ["psnr", "psnr@hole", "psnr@kept", "ssim", "ssim@hole", "ssim@kept", "mae", "mae@hole", "mae@kept",
              "cd", "boundary-gradient", "kept-drift"]
@@ -102,19 +113,25 @@ def test_regions_are_checked_and_named():
     assert build_metric("kept-drift").key == "kept-drift"
 
 
-def test_both_families_share_names_and_values():
-    res, ref, hole = data(n=2)
-    for name in METRICS.names():
-        assert name in METRIC_CLASSES
-    for name in ("psnr", "ssim", "mae"):
-        a = build_metric(name).update(res, ref, hole).float()
-        b = load_metric(name)(ref, res)
-        assert torch.allclose(a, b, atol=1e-6), name
+@pytest.mark.parametrize("name", reference_metric_names())
+def test_prepared_reference_scores_as_a_fresh_update(name, monkeypatch, tmp_path):
+    """RIP's cached path (prepare once, score many) gives what an evaluation's update gives, for every such metric."""
+    if METRICS.get(name).weight_files:  # random weights under the official names: the loading code still runs
+        fake_lpips_weights(monkeypatch, tmp_path, name.removeprefix("lpips-"))
+    res, ref, hole = data(n=3)
+    res, ref = (F.interpolate(t, size=176, mode="bilinear") for t in (res, ref))  # MS-SSIM needs 161 px
+    m = build_metric(name)
+    prepared = m.prepare(ref)
+    fresh = build_metric(name).update(res, ref)
+    for _ in range(2):  # the prepared reference is reusable
+        assert torch.allclose(m.score(prepared, res), fresh, rtol=1e-6, atol=0)
+    cached = m.score(prepared, ref)  # an image against itself: the metric's identity value
+    assert torch.allclose(cached, build_metric(name).update(ref, ref), rtol=1e-6, atol=1e-12)
 
 
 def test_weight_files_of_every_metric(monkeypatch, tmp_path):
-    assert METRIC_WEIGHTS["fid"] == METRIC_WEIGHTS["p-ids"] == METRIC_WEIGHTS["u-ids"] == \
-        ("pt_inception-2015-12-05-6726825d.pth",)
+    assert METRICS.get("fid").weight_files == METRICS.get("p-ids").weight_files == \
+        METRICS.get("u-ids").weight_files == ("pt_inception-2015-12-05-6726825d.pth",)
     assert metrics_using("pt_inception-2015-12-05-6726825d.pth") == ["fid", "p-ids", "u-ids"]
     assert metrics_using("alex.pth") == ["lpips-alex"]
     monkeypatch.setenv("INPAINTLAB_WEIGHTS", str(tmp_path / "none"))

@@ -145,8 +145,13 @@ def test_no_replacement_and_float_state(image_dir, tmp_path):
 def test_bad_config_is_one_line(image_dir, tmp_path):
     with pytest.raises(InpaintlabError, match="does not divide"):
         run_rip(small_config(image_dir, mask_sizes=[24]), tmp_path / "x", log=quiet)
-    with pytest.raises(InpaintlabError, match="unknown metric"):
+    with pytest.raises(InpaintlabError, match="unknown metric 'nope'"):
+        run_rip(small_config(image_dir, metrics=["psnr", "nope"]), tmp_path / "y", log=quiet)
+    with pytest.raises(InpaintlabError, match="'fid' is dataset-level"):
         run_rip(small_config(image_dir, metrics=["psnr", "fid"]), tmp_path / "y", log=quiet)
+    with pytest.raises(InpaintlabError, match="'cd' needs the hole"):
+        run_rip(small_config(image_dir, metrics=["cd"]), tmp_path / "y", log=quiet)
+    assert not (tmp_path / "y").exists()  # refused before anything was written
 
 
 SLOW_RUN = r'''
@@ -155,6 +160,8 @@ from inpaintlab.inpainters import INPAINTERS
 from inpaintlab.inpainters.opencv import TeleaBackend
 
 class SlowTelea(TeleaBackend):
+    """Telea, slowed down so that a kill lands mid-run."""
+
     def inpaint_one(self, image, hole, rng):
         time.sleep(0.01)
         return super().inpaint_one(image, hole, rng)

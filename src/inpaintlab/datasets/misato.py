@@ -160,7 +160,7 @@ def prepare_out(out: Path, config: dict[str, Any], sources: dict[str, list[str]]
         return  # an earlier attempt stopped before writing any image (e.g. a domain had too few): start over
     check_compatible({"config": saved.get("config", {}), "sources": saved.get("sources")},
                      {"config": config, "sources": sources}, out, runtime_keys=RUNTIME_KEYS, inputs_key="sources",
-                     what="MISATO build")
+                     what="a MISATO build")
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

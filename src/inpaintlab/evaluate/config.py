@@ -37,6 +37,8 @@ class EvalConfig:
 
 
 RUNTIME_KEYS = frozenset({"batch_size", "device"})
+#: lists whose order never changes a result (a resume with another order is the same run)
+UNORDERED_KEYS = frozenset({"metrics"})
 
 
 def validate(cfg: EvalConfig) -> None:
@@ -59,4 +61,4 @@ def validate(cfg: EvalConfig) -> None:
         raise InpaintlabError(f"--pad-color must be three values in 0-255, got {cfg.pad_color}")
 
 
-__all__ = ["EvalConfig", "DEFAULT_METRICS", "MIN_BUCKET_IMAGES", "RUNTIME_KEYS", "validate"]
+__all__ = ["EvalConfig", "DEFAULT_METRICS", "MIN_BUCKET_IMAGES", "RUNTIME_KEYS", "UNORDERED_KEYS", "validate"]

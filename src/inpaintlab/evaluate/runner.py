@@ -28,7 +28,7 @@ from ..images import image_files, load_mask, pad_to_square, read_image, resize, 
 from ..metrics import build_metric, parse_metric_spec
 from ..metrics.base import Metric
 from ..runs import check_compatible, metrics_for_run, read_record, versions, write_record
-from .config import RUNTIME_KEYS, EvalConfig, validate
+from .config import RUNTIME_KEYS, UNORDERED_KEYS, EvalConfig, validate
 from .dataset import DatasetMetrics
 from .store import EvalStore
 
@@ -175,14 +175,16 @@ class EvalRun:
         for spec in cfg.metrics:  # unknown names and regions fail before any work
             parse_metric_spec(spec)
         record = {
-            "config": asdict(cfg),
+            # the resolved options, defaults included: a resume after a default changed is refused
+            "config": asdict(cfg) | ({"model_options": inpainter.options} if inpainter is not None else {}),
             "files": [[p.name, str(p.image), str(p.mask), str(p.result) if p.result else None] for p in pairs],
             "versions": versions(),
         }
         path = self.out / "config.json"
         saved = read_record(path)
         if saved is not None:
-            check_compatible(saved, record, self.out, runtime_keys=RUNTIME_KEYS, inputs_key="files", what="evaluation")
+            check_compatible(saved, record, self.out, runtime_keys=RUNTIME_KEYS, inputs_key="files", what="an evaluation",
+                             unordered=UNORDERED_KEYS)
         metrics, skipped = metrics_for_run(record, saved, cfg.metrics, self._load_metrics, self.out)
         for name, why in skipped.items():
             self.log(f"skipping metric {name}: {why}")
@@ -233,12 +235,12 @@ class EvalRun:
         pairs = [b[0] for b in batch]
         x = torch.cat([b[1] for b in batch])
         hole = torch.cat([b[2] for b in batch])
-        drift = None
+        raw = None
         if self.inpainter is not None:
             t0 = time.perf_counter()
             gens = [image_generator(self.cfg.seed, p.name) for p in pairs]
             res = self.inpainter.run(x.to(self.cfg.device), hole.to(self.cfg.device), generator=gens)
-            y, drift = quantize(res.images.cpu()), res.kept_drift.double().cpu()
+            y, raw = quantize(res.images.cpu()), res.raw.cpu()
             self.timings["inpaint"] += time.perf_counter() - t0
             for p, yi in zip(pairs, y):
                 save_image(self.out / RESULTS_DIR / f"{p.name}.png", yi[None])
@@ -251,11 +253,9 @@ class EvalRun:
         for key, metric in self.metrics.items():
             if metric.dataset_level:
                 continue
-            if metric.name == "kept-drift" and drift is not None:
-                values = drift  # the backend's own output before compositing (Inpainter.run)
-            else:
-                values = metric.update(y, x, hole)
-                metric.reset()  # values live in the database; keep no state across batches
+            # a metric that reads the raw output (kept drift) scores the backend's output before compositing
+            values = metric.update(raw if metric.reads_raw and raw is not None else y, x, hole)
+            metric.reset()  # values live in the database; keep no state across batches
             rows += [(p.name, key, float(v)) for p, v in zip(pairs, values)]
         # dataset-level metrics from the same loaded batch: no second read (a model's results are
         # the 8-bit values saved, the same floats a read of the saved file gives)

@@ -21,10 +21,10 @@ from .store import read_frames
 
 
 def _higher_is_better(key: str) -> bool | None:
-    from ..metrics import METRIC_CLASSES
+    from ..metrics import METRICS
 
     name = key.split("@", 1)[0]
-    return METRIC_CLASSES.get(name).higher_is_better if name in METRIC_CLASSES else None
+    return METRICS.get(name).higher_is_better if name in METRICS else None
 
 
 def _metric_order(run_dir: Path) -> list[str]:

@@ -9,22 +9,21 @@ drift*) is measured on every call.
 from __future__ import annotations
 
 import functools
-import inspect
 from dataclasses import dataclass
-
+from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import InpaintlabError
+from ..metrics.functional import kept_drift
 from ..images import validate_hole, validate_images
-from .base import INPAINTERS, Backend, Generators, NumpyBackend, Requirements
+from ..options import parse_options, resolved
+from .base import INPAINTERS, Backend, Generators, NumpyBackend, Requirements, per_sample_generators
 from .compositing import COMPOSITORS
 
-# Importing a backend module registers it.
-from . import opencv as _opencv  # noqa: F401,E402
-from . import patchmatch as _patchmatch  # noqa: F401,E402
-from . import diffusion as _diffusion  # noqa: F401,E402
+# Backend modules are not imported here: INPAINTERS imports every module of this package (and
+# of the method packages) on its first look-up, so a new backend is one module, nothing else.
 
 __all__ = [
     "INPAINTERS",
@@ -35,7 +34,8 @@ __all__ = [
     "Inpainter",
     "InpaintOutput",
     "load_inpainter",
-    "backend_options",
+    "build_options",
+    "per_sample_generators",
 ]
 
 
@@ -61,6 +61,11 @@ class Inpainter:
         self.feather_width = feather_width
         self.validate = validate
 
+    @property
+    def options(self) -> dict[str, Any]:
+        """The backend's resolved options, defaults included (what runs store in ``config.json``)."""
+        return resolved(self.backend.options)
+
     def inpaint(self, images: torch.Tensor, hole: torch.Tensor, *, generator: Generators | torch.Generator = None) -> torch.Tensor:
         """Fill ``hole`` in ``images`` and composite; see :meth:`run` for the drift too."""
         return self.run(images, hole, generator=generator).images
@@ -72,12 +77,10 @@ class Inpainter:
         if self.validate:
             validate_images(images)
             validate_hole(hole, images)
-        gens = _per_sample(generator, images.shape[0])
+        gens = per_sample_generators(generator, images.shape[0])
         raw = self._call_backend(images, hole, gens)
         out = self._compose(images, raw, hole)
-        keep = 1.0 - hole
-        n_keep = keep.sum(dim=(1, 2, 3)).clamp_min(1) * images.shape[1]
-        drift = ((raw - images).abs() * keep).sum(dim=(1, 2, 3)) / n_keep
+        drift = kept_drift(raw, images, hole)
         return InpaintOutput(images=out, raw=raw, kept_drift=drift)
 
     def _call_backend(self, images: torch.Tensor, hole: torch.Tensor, gens: Generators) -> torch.Tensor:
@@ -106,39 +109,19 @@ class Inpainter:
         return y
 
 
-def _per_sample(generator: Generators | torch.Generator, n: int) -> list[torch.Generator] | None:
-    """One generator per sample; a single generator is split by drawing a seed per sample."""
-    if generator is None:
-        return None
-    if isinstance(generator, torch.Generator):
-        if n == 1:
-            return [generator]
-        seeds = torch.randint(0, 2**62, (n,), generator=generator).tolist()
-        return [torch.Generator().manual_seed(int(s)) for s in seeds]
-    gens = list(generator)
-    if len(gens) != n:
-        raise InpaintlabError(f"got {len(gens)} generators for a batch of {n} images; pass one per image")
-    return gens
-
-
-def backend_options(name: str) -> dict[str, object]:
-    """The keyword options of a registered backend and their defaults (for --help and configs)."""
-    sig = inspect.signature(INPAINTERS.get(name))
-    return {p.name: p.default for p in sig.parameters.values() if p.default is not inspect.Parameter.empty}
+def build_options(name: str, options: Mapping[str, Any] | None = None) -> Any:
+    """The typed options of backend ``name`` from raw values (strings or Python values), checked once."""
+    return parse_options(INPAINTERS.get(name).Options, dict(options or {}), f"inpainter {name!r}")
 
 
 def load_inpainter(name: str, *, compositing: str = "hard", feather_width: float = 8.0,
                    validate: bool = True, **options) -> Inpainter:
-    """Build the registered backend ``name`` with ``options`` and wrap it."""
-    factory = INPAINTERS.get(name)
-    known = backend_options(name)
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise InpaintlabError(
-            f"inpainter {name!r} has no option {', '.join(unknown)}; its options are: {', '.join(known) or 'none'}")
+    """Build the registered backend ``name`` with ``options`` (checked against its Options) and wrap it."""
+    cls = INPAINTERS.get(name)
+    opts = build_options(name, options)
     COMPOSITORS.get(compositing)
     try:
-        backend = factory(**options)
+        backend = cls(opts)
     except ValueError as e:
         raise InpaintlabError(f"inpainter {name!r}: {e}") from None
     return Inpainter(backend, name=name, compositing=compositing, feather_width=feather_width, validate=validate)

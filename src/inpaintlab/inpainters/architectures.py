@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .tiny import placeholder_tokenizer
+from ..testing import placeholder_tokenizer
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import numpy as np
@@ -55,7 +55,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InpaintlabError, MissingWeightsError
-from .base import INPAINTERS, Backend, Generators, Requirements
+from ..options import option
+from .base import INPAINTERS, Backend, Generators, Requirements, per_sample_generators
 from .blended import BlendedSample, encode_known, latent_hole, sample_blended
 
 SD2_INPAINTING = "stabilityai/stable-diffusion-2-inpainting"
@@ -74,36 +75,43 @@ class HalfPrecisionOverflowError(InpaintlabError):
 class DiffusionOptions:
     """The options every diffusion backend takes (defaults: the RIP paper's settings)."""
 
-    model_path: str = SD2_INPAINTING
-    prompt: str = ""
-    negative_prompt: str | None = None
-    steps: int = 50
-    guidance_scale: float = 7.5
-    strength: float = 1.0
-    dtype: str = "auto"
-    device: str = "auto"
-    literal_guidance: bool = False
-    padding_mask_crop: int | None = None
-    local_files_only: bool | None = None
-    upcast_vae: bool = False
+    model_path: str = option(SD2_INPAINTING, "hub repo id (from the Hugging Face cache) or a local folder written "
+                                             "by save_pretrained")
+    prompt: str = option("", "text prompt (the RIP paper: empty)")
+    negative_prompt: str | None = option(None, "negative prompt (none: unset)")
+    steps: int = option(50, "denoising steps", ge=1)
+    guidance_scale: float = option(7.5, "classifier-free guidance scale", ge=0)
+    strength: float = option(1.0, "how far the hole's latents are noised (1: from pure noise)", gt=0, le=1)
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = option(
+        "auto", "weights' precision; auto: float16 on CUDA, float32 elsewhere")
+    device: str = option("auto", "torch device of the model: auto (CUDA when available), cpu, cuda, cuda:N")
+    literal_guidance: bool = option(False, "run both guidance branches even where they are identical")
+    padding_mask_crop: int | None = option(None, "inpaint a crop around the hole with this margin in pixels "
+                                                 "(none: the whole image)", ge=0)
+    local_files_only: bool | None = option(None, "true: only the local cache; false: may download; none: "
+                                                 "the cache, then the hub when reachable")
+    upcast_vae: bool = option(False, "decode a half-precision VAE in float32")
 
-    def __post_init__(self):
-        """Reject bad values early, one line each (ValueError: the wrapper makes it a user error)."""
-        if not isinstance(self.steps, int) or isinstance(self.steps, bool) or self.steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
-        if not 0.0 < float(self.strength) <= 1.0:
-            raise ValueError(f"strength must be in (0, 1], got {self.strength!r}")
-        if float(self.guidance_scale) < 0:
-            raise ValueError(f"guidance_scale must be >= 0, got {self.guidance_scale!r}")
-        if self.dtype not in ("auto", *DTYPES):
-            raise ValueError(f"dtype must be auto, float32, float16 or bfloat16, got {self.dtype!r}")
-        if self.padding_mask_crop is not None and (not isinstance(self.padding_mask_crop, int) or self.padding_mask_crop < 0):
-            raise ValueError(f"padding_mask_crop must be a non-negative integer of pixels, got {self.padding_mask_crop!r}")
-        for name in ("literal_guidance", "upcast_vae"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if self.local_files_only is not None and not isinstance(self.local_files_only, bool):
-            raise ValueError(f"local_files_only must be true, false or null, got {self.local_files_only!r}")
+
+@dataclass(frozen=True)
+class SD15Options(DiffusionOptions):
+    """:class:`DiffusionOptions` with Stable Diffusion 1.5 inpainting as the model."""
+
+    model_path: str = option(SD15_INPAINTING, "hub repo id (from the Hugging Face cache) or a local folder")
+
+
+@dataclass(frozen=True)
+class SDXLOptions(DiffusionOptions):
+    """:class:`DiffusionOptions` with SDXL inpainting as the model."""
+
+    model_path: str = option(SDXL_INPAINTING, "hub repo id (from the Hugging Face cache) or a local folder")
+
+
+@dataclass(frozen=True)
+class BLDOptions(DiffusionOptions):
+    """:class:`DiffusionOptions` with a plain text-to-image SD 2.1 checkpoint as the model."""
+
+    model_path: str = option(BLD_DEFAULT, "hub repo id or local folder of a 4-channel text-to-image pipeline")
 
 
 # 1. Loading ---------------------------------------------------------------------------------------
@@ -259,16 +267,6 @@ def _from_pretrained(cls, src: str, kwargs: dict, *, local_files_only: bool, rep
 
 # 2. Shared pieces -------------------------------------------------------------------------------
 
-def per_sample_generators(generator: Generators, n: int) -> list[torch.Generator]:
-    """One generator per image; without any, seed 0 for each (never the global random state)."""
-    if generator is None:
-        return [torch.Generator().manual_seed(0) for _ in range(n)]
-    gens = list(generator)
-    if len(gens) != n:
-        raise InpaintlabError(f"got {len(gens)} generators for a batch of {n} images; pass one per image")
-    return gens
-
-
 def embeddings_identical(pipe, prompt: str, negative_prompt: str | None) -> bool:
     """Whether the pipeline's unconditional embedding equals its conditional one (CFG is then a no-op)."""
     with torch.no_grad():
@@ -354,10 +352,13 @@ def paste_crops(images: torch.Tensor, crops: torch.Tensor, boxes) -> torch.Tenso
 class DiffusionBackend(Backend):
     """Common to the diffusion backends: options, device/dtype, guidance elision, cropping."""
 
+    Options = DiffusionOptions
+    needs_weights = True
     pipeline_class = "StableDiffusionInpaintPipeline"
 
-    def __init__(self, opts: DiffusionOptions):
-        self.opts = opts
+    def __init__(self, options: DiffusionOptions | None = None, **values):
+        super().__init__(options, **values)
+        self.opts = opts = self.options
         self.device = resolve_device(opts.device)
         self.dtype = resolve_dtype(opts.dtype, self.device)
         self.pipe = load_pipeline(self.pipeline_class, opts, self.device, self.dtype)
@@ -395,10 +396,6 @@ class DiffusionBackend(Backend):
 class DiffusersInpaintBackend(DiffusionBackend):
     """A diffusers inpainting pipeline (SD 1.5 / 2 inpainting, SDXL inpainting, any AutoPipeline)."""
 
-    def __init__(self, opts: DiffusionOptions, pipeline_class: str = "StableDiffusionInpaintPipeline"):
-        self.pipeline_class = pipeline_class
-        super().__init__(opts)
-
     def generate(self, images: torch.Tensor, hole: torch.Tensor, gens: list[torch.Generator]) -> torch.Tensor:
         """One pipeline call; diffusers' mask convention is ours (white = 1 = repaint)."""
         n, _, h, w = images.shape
@@ -417,10 +414,12 @@ class DiffusersInpaintBackend(DiffusionBackend):
 class BlendedLatentBackend(DiffusionBackend):
     """Blended Latent Diffusion (Avrahami et al. 2023; Seamless Borders Sec. 3.2) on a 4-channel checkpoint."""
 
+    Options = BLDOptions
     pipeline_class = "StableDiffusionPipeline"
 
-    def __init__(self, opts: DiffusionOptions):
-        super().__init__(opts)
+    def __init__(self, options: BLDOptions | None = None, **values):
+        super().__init__(options, **values)
+        opts = self.opts
         if self.pipe.unet.config.in_channels != self.pipe.vae.config.latent_channels:
             raise InpaintlabError(
                 f"bld needs a plain text-to-image checkpoint (UNet in_channels {self.pipe.vae.config.latent_channels}); "
@@ -465,58 +464,37 @@ class BlendedLatentBackend(DiffusionBackend):
 
 # 4. Registry ------------------------------------------------------------------------------------
 
-def _options(model_path, prompt, negative_prompt, steps, guidance_scale, strength, dtype, device,
-             literal_guidance, padding_mask_crop, local_files_only, upcast_vae) -> DiffusionOptions:
-    return DiffusionOptions(model_path=str(model_path), prompt=prompt, negative_prompt=negative_prompt, steps=steps,
-                            guidance_scale=float(guidance_scale), strength=float(strength), dtype=dtype, device=device,
-                            literal_guidance=literal_guidance, padding_mask_crop=padding_mask_crop,
-                            local_files_only=local_files_only, upcast_vae=upcast_vae)
-
-
-def sd2_inpainting(model_path: str = SD2_INPAINTING, prompt: str = "", negative_prompt: str | None = None,
-                   steps: int = 50, guidance_scale: float = 7.5, strength: float = 1.0, dtype: str = "auto",
-                   device: str = "auto", literal_guidance: bool = False, padding_mask_crop: int | None = None,
-                   local_files_only: bool | None = None, upcast_vae: bool = False) -> DiffusersInpaintBackend:
+@INPAINTERS.register("sd2-inpainting")
+class SD2Inpainting(DiffusersInpaintBackend):
     """Stable Diffusion 2 inpainting (the RIP paper's model and settings), diffusers."""
-    return DiffusersInpaintBackend(_options(**locals()))
 
 
-def sd15_inpainting(model_path: str = SD15_INPAINTING, prompt: str = "", negative_prompt: str | None = None,
-                    steps: int = 50, guidance_scale: float = 7.5, strength: float = 1.0, dtype: str = "auto",
-                    device: str = "auto", literal_guidance: bool = False, padding_mask_crop: int | None = None,
-                    local_files_only: bool | None = None, upcast_vae: bool = False) -> DiffusersInpaintBackend:
+@INPAINTERS.register("sd15-inpainting")
+class SD15Inpainting(DiffusersInpaintBackend):
     """Stable Diffusion 1.5 inpainting, diffusers."""
-    return DiffusersInpaintBackend(_options(**locals()))
+
+    Options = SD15Options
 
 
-def sdxl_inpainting(model_path: str = SDXL_INPAINTING, prompt: str = "", negative_prompt: str | None = None,
-                    steps: int = 50, guidance_scale: float = 7.5, strength: float = 1.0, dtype: str = "auto",
-                    device: str = "auto", literal_guidance: bool = False, padding_mask_crop: int | None = None,
-                    local_files_only: bool | None = None, upcast_vae: bool = False) -> DiffusersInpaintBackend:
+@INPAINTERS.register("sdxl-inpainting")
+class SDXLInpainting(DiffusersInpaintBackend):
     """Stable Diffusion XL inpainting (AutoPipelineForInpainting; 1024x1024 native), diffusers."""
-    return DiffusersInpaintBackend(_options(**locals()), pipeline_class="AutoPipelineForInpainting")
+
+    Options = SDXLOptions
+    pipeline_class = "AutoPipelineForInpainting"
 
 
-def diffusers_inpainting(model_path: str = SD2_INPAINTING, prompt: str = "", negative_prompt: str | None = None,
-                         steps: int = 50, guidance_scale: float = 7.5, strength: float = 1.0, dtype: str = "auto",
-                         device: str = "auto", literal_guidance: bool = False, padding_mask_crop: int | None = None,
-                         local_files_only: bool | None = None, upcast_vae: bool = False) -> DiffusersInpaintBackend:
+@INPAINTERS.register("diffusers")
+class AnyDiffusersInpainting(DiffusersInpaintBackend):
     """Any diffusers inpainting pipeline: a hub repo id or a local folder (model_path)."""
-    return DiffusersInpaintBackend(_options(**locals()), pipeline_class="AutoPipelineForInpainting")
+
+    pipeline_class = "AutoPipelineForInpainting"
 
 
-def bld(model_path: str = BLD_DEFAULT, prompt: str = "", negative_prompt: str | None = None,
-        steps: int = 50, guidance_scale: float = 7.5, strength: float = 1.0, dtype: str = "auto",
-        device: str = "auto", literal_guidance: bool = False, padding_mask_crop: int | None = None,
-        local_files_only: bool | None = None, upcast_vae: bool = False) -> BlendedLatentBackend:
+@INPAINTERS.register("bld")
+class BLD(BlendedLatentBackend):
     """Blended Latent Diffusion (Avrahami et al. 2023) on a 4-channel SD checkpoint."""
-    return BlendedLatentBackend(_options(**locals()))
 
-
-for _name, _factory in [("sd2-inpainting", sd2_inpainting), ("sd15-inpainting", sd15_inpainting),
-                        ("sdxl-inpainting", sdxl_inpainting), ("diffusers", diffusers_inpainting), ("bld", bld)]:
-    _factory.needs_weights = True  # type: ignore[attr-defined]  # tests that load every backend skip these
-    INPAINTERS.register(_name, _factory)
 
 __all__ = [
     "BlendedLatentBackend",
@@ -524,13 +502,13 @@ __all__ = [
     "DiffusionBackend",
     "DiffusionOptions",
     "HalfPrecisionOverflowError",
-    "bld",
+    "BLD",
+    "AnyDiffusersInpainting",
+    "SD2Inpainting",
+    "SD15Inpainting",
+    "SDXLInpainting",
     "crop_boxes",
     "decode_latents",
-    "diffusers_inpainting",
     "embeddings_identical",
     "load_pipeline",
-    "sd2_inpainting",
-    "sd15_inpainting",
-    "sdxl_inpainting",
 ]

@@ -32,13 +32,15 @@ scan), and patch distances are sums of squared differences over gathered patch v
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
 
+from ..options import option
 from .base import INPAINTERS, NumpyBackend
 
-__all__ = ["PatchMatchBackend", "PatchMatcher", "nnf_search"]
+__all__ = ["PatchMatchBackend", "PatchMatchOptions", "PatchMatcher", "nnf_search"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -436,81 +438,59 @@ class _LevelSetup:
     exclude: int  # > 0 in the fallback mode where sources may contain hole pixels
 
 
+@dataclass(frozen=True)
+class PatchMatchOptions:
+    """The options of :class:`PatchMatchBackend`."""
+
+    patch_size: int = option(7, "patch side in pixels (odd, >= 3), the same at every level", ge=3)
+    pm_iterations: int = option(5, "PatchMatch rounds (propagation + random search) per EM step", ge=1)
+    em_iterations: int = option(4, "search/vote steps at the coarsest level; they fall linearly to "
+                                   "em_iterations_finest at the finest", ge=1)
+    em_iterations_finest: int = option(2, "search/vote steps at the finest level", ge=1)
+    min_size: int = option(32, "stop the pyramid before a level's shorter side drops below this", ge=4)
+    alpha: float = option(0.5, "random-search window shrink factor (Barnes' alpha)", gt=0, lt=1)
+    jump_steps: tuple[int, ...] = option((4, 2, 1), "propagation distances tried per round, jump-flooding style "
+                                                    "(1 alone: plain neighbour propagation)", ge=1)
+    weighting: Literal["similarity", "uniform"] = option(
+        "similarity", "voting weights: Wexler's exp(-d / 2 sigma^2) (similarity) or uniform")
+    pm_tol: float = option(0.02, "stop a search when a round improves fewer than this share of matches", ge=0)
+    em_tol: float = option(0.05, "stop a level's EM when the hole's mean change is below this (grey levels, "
+                                 "0-255)", ge=0)
+    min_known_fraction: float = option(0.5, "in the fallback for huge holes, share of known pixels a source "
+                                            "patch needs", gt=0, le=1)
+    confidence_gamma: float = option(1.3, "Wexler's confidence decay gamma^-dist into the hole (1: off)", ge=1)
+    coarse_init: Literal["onion", "diffusion"] = option(
+        "onion", "coarsest-level initial guess: onion-peel patch filling or push-pull diffusion")
+
+    def __post_init__(self):
+        if self.patch_size % 2 == 0:
+            raise ValueError(f"patch_size must be odd (the patch has a centre pixel), got {self.patch_size}")
+
+
 class PatchMatchBackend(NumpyBackend):
     """Multi-scale PatchMatch image completion (Barnes et al. 2009; Wexler et al. 2007).
-
-    Options (keyword only):
-
-    * ``patch_size=7``: patch side in pixels (odd, >= 3), the same at every level.
-    * ``pm_iterations=5``: PatchMatch rounds (propagation + random search) per EM step.
-    * ``em_iterations=4``: search/vote steps at the coarsest level; they fall linearly to
-      ``em_iterations_finest`` at the finest level, where the upsampled solution is already close.
-    * ``em_iterations_finest=2``.
-    * ``min_size=32``: stop building the pyramid before a level's shorter side drops below this.
-    * ``alpha=0.5``: random-search window shrink factor (Barnes' alpha).
-    * ``jump_steps=(4, 2, 1)``: propagation distances tried in each round, jump-flooding style
-      (``(1,)`` is plain neighbour propagation).
-    * ``weighting="similarity"``: voting weights, ``"similarity"`` (Wexler's exp(-d / 2 sigma^2))
-      or ``"uniform"``.
-    * ``pm_tol=0.02``: stop a search early when a round improves fewer than this share of matches.
-    * ``em_tol=0.05``: stop a level's EM early when the mean change of the hole is below this
-      many grey levels (0-255 scale).
-    * ``min_known_fraction=0.5``: in the fallback for huge holes (no fully known patch even at
-      patch size 3), source patches need at least this share of known pixels.
-    * ``confidence_gamma=1.3``: Wexler's confidence decay, alpha = gamma^-dist for a hole pixel
-      ``dist`` pixels from the known region; ``1.0`` switches it off.
-    * ``coarse_init="onion"``: coarsest-level initial guess, ``"onion"`` (onion-peel patch
-      filling) or ``"diffusion"`` (push-pull interpolation).
 
     Every random choice comes from the ``rng`` handed to :meth:`inpaint_one`.
     """
 
-    def __init__(
-        self,
-        *,
-        patch_size: int = 7,
-        pm_iterations: int = 5,
-        em_iterations: int = 4,
-        em_iterations_finest: int = 2,
-        min_size: int = 32,
-        alpha: float = 0.5,
-        jump_steps: tuple[int, ...] = (4, 2, 1),
-        weighting: str = "similarity",
-        pm_tol: float = 0.02,
-        em_tol: float = 0.05,
-        min_known_fraction: float = 0.5,
-        confidence_gamma: float = 1.3,
-        coarse_init: str = "onion",
-    ):
-        if patch_size < 3 or patch_size % 2 == 0:
-            raise ValueError(f"patch_size must be an odd integer >= 3, got {patch_size}")
-        if pm_iterations < 1 or em_iterations < 1 or em_iterations_finest < 1:
-            raise ValueError("pm_iterations, em_iterations and em_iterations_finest must be >= 1")
-        if min_size < 4:
-            raise ValueError(f"min_size must be >= 4, got {min_size}")
-        if not 0.0 < alpha < 1.0:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-        if not jump_steps or any(int(s) < 1 for s in jump_steps):
-            raise ValueError(f"jump_steps must be positive integers, got {jump_steps}")
-        if weighting not in ("similarity", "uniform"):
-            raise ValueError(f"weighting must be 'similarity' or 'uniform', got {weighting!r}")
-        if coarse_init not in ("onion", "diffusion"):
-            raise ValueError(f"coarse_init must be 'onion' or 'diffusion', got {coarse_init!r}")
-        if not 0.0 < min_known_fraction <= 1.0:
-            raise ValueError(f"min_known_fraction must be in (0, 1], got {min_known_fraction}")
-        self.patch_size = int(patch_size)
-        self.pm_iterations = int(pm_iterations)
-        self.em_iterations = int(em_iterations)
-        self.em_iterations_finest = int(em_iterations_finest)
-        self.min_size = int(min_size)
-        self.alpha = float(alpha)
-        self.jump_steps = tuple(int(s) for s in jump_steps)
-        self.weighting = weighting
-        self.pm_tol = float(pm_tol)
-        self.em_tol = float(em_tol)
-        self.min_known_fraction = float(min_known_fraction)
-        self.confidence_gamma = float(confidence_gamma)
-        self.coarse_init = coarse_init
+    Options = PatchMatchOptions
+
+    def __init__(self, options: PatchMatchOptions | None = None, **values):
+        super().__init__(options, **values)
+        o = self.options
+        self.patch_size = o.patch_size
+        self.pm_iterations = o.pm_iterations
+        self.em_iterations = o.em_iterations
+        self.em_iterations_finest = o.em_iterations_finest
+        self.min_size = o.min_size
+        self.alpha = o.alpha
+        self.jump_steps = o.jump_steps
+        self.weighting = o.weighting
+        self.pm_tol = o.pm_tol
+        self.em_tol = o.em_tol
+        self.min_known_fraction = o.min_known_fraction
+        self.confidence_gamma = o.confidence_gamma
+        self.coarse_init = o.coarse_init
 
     # -- per level -----------------------------------------------------------------------------
 

@@ -1,9 +1,17 @@
-"""The stateful metric interface (torchmetrics style): ``update`` / ``compute`` / ``reset``.
+"""The one metric family (torchmetrics style): ``update`` / ``compute`` / ``reset``, and its registry.
 
 Per-image metrics (PSNR, SSIM, LPIPS, CD, ...) return their ``(N,)`` values from ``update`` and
 average them in ``compute``; dataset-level metrics (FID, P-IDS, U-IDS) accumulate statistics
 in ``update`` and produce one number in ``compute``. Maths lives in pure functions; these
 classes only hold state.
+
+What a runner needs to know about a metric is declared on its class, never guessed from its
+name: :attr:`~Metric.needs_hole` (CD, boundary gradient), :attr:`~Metric.reads_raw` (kept-region
+drift scores the backend's output before compositing), :attr:`~Metric.weight_files` (for
+``inpaintlab weights list`` and skip notes), :attr:`~Metric.dataset_level`. A per-image metric
+may also split its work on the reference off (:meth:`PerImageMetric.prepare`) so that RIP, which
+scores every checkpoint against the same original, does it once per image (LPIPS: the
+original's backbone features).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import InpaintlabError
+from ..registry import Registry, subclass_of
 
 
 class Metric(abc.ABC):
@@ -31,6 +40,8 @@ class Metric(abc.ABC):
     paired: bool = False  # update() also takes names=/reference_names= and checks the pairing
     regions: tuple[str, ...] = ("image",)
     needs_hole: bool = False  # True when update() cannot work without ``hole``
+    reads_raw: bool = False  # True: scored on the backend's output before compositing, against its input
+    weight_files: tuple[str, ...] = ()  # pretrained weight files it needs (names known to inpaintlab.weights)
 
     def __init__(self, *, region: str | None = None, device: str | torch.device = "cpu"):
         region = self.regions[0] if region is None else region
@@ -58,19 +69,34 @@ class Metric(abc.ABC):
         """Forget everything added."""
 
 
+Prepared = list[torch.Tensor]  # a reference's cacheable form: tensors with a leading batch dimension
+
+
 class PerImageMetric(Metric):
     """A per-image metric: ``update`` returns the batch's ``(N,)`` values, ``compute`` their mean.
 
-    Subclasses implement :meth:`values`. Values are kept in float64 on the CPU, so the mean does
-    not depend on how the data was split into batches.
+    Subclasses implement :meth:`values`, or :meth:`prepare` and :meth:`score` when work on the
+    reference can be cached. Values are kept in float64 on the CPU, so the mean does not depend
+    on how the data was split into batches.
     """
 
     def reset(self) -> None:
         self._values: list[torch.Tensor] = []
 
-    @abc.abstractmethod
     def values(self, images: torch.Tensor, reference: torch.Tensor, hole: torch.Tensor | None) -> torch.Tensor:
         """The ``(N,)`` per-image values of one batch (tensors already on :attr:`device`)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither values() nor score()")
+
+    def prepare(self, reference: torch.Tensor) -> Prepared:
+        """The cacheable work on ``reference`` (N,3,H,W), kept on the CPU; by default the images themselves."""
+        return [reference]
+
+    @torch.no_grad()
+    def score(self, prepared: Prepared, images: torch.Tensor, hole: torch.Tensor | None = None) -> torch.Tensor:
+        """``(N,)`` float64 CPU values of ``images`` against prepared references (leading dim N)."""
+        ref = prepared[0].to(self.device)
+        hole = None if hole is None else hole.to(self.device)
+        return self.values(images.to(self.device), ref, hole).detach().double().cpu().reshape(-1)
 
     @torch.no_grad()
     def update(self, images: torch.Tensor, reference: torch.Tensor, hole: torch.Tensor | None = None) -> torch.Tensor:
@@ -78,9 +104,7 @@ class PerImageMetric(Metric):
             raise ValueError(f"metric {self.key!r} needs the hole mask")
         if images.shape != reference.shape:
             raise ValueError(f"images {tuple(images.shape)} and reference {tuple(reference.shape)} differ in shape")
-        hole = None if hole is None else hole.to(self.device)
-        v = self.values(images.to(self.device), reference.to(self.device), hole)
-        v = v.detach().double().cpu().reshape(-1)
+        v = self.score(self.prepare(reference), images, hole)
         self._values.append(v)
         return v
 
@@ -158,7 +182,13 @@ def values_on_features(metrics: Mapping[str, FeatureMetric], fake: np.ndarray, r
     return values
 
 
-#: name -> Metric subclass (stateful metrics for evaluation tables; ``cls(region=..., device=...)``)
-from ..registry import Registry  # noqa: E402
+def _named(name: str, cls: type) -> None:
+    """A registered metric carries its registry name and a docstring (its description)."""
+    if getattr(cls, "name", None) != name:
+        raise TypeError(f"metric {name!r}: {cls.__qualname__}.name is {getattr(cls, 'name', None)!r}")
+    if not (cls.__doc__ or "").strip():
+        raise TypeError(f"metric {name!r}: {cls.__qualname__} needs a docstring")
 
-METRIC_CLASSES: Registry[type[Metric]] = Registry("metric")
+
+#: name -> Metric subclass, built as ``cls(region=..., device=...)``; modules of this package register on discovery
+METRICS: Registry[type[Metric]] = Registry("metric", check=subclass_of(Metric, _named), packages=("inpaintlab.metrics",))

@@ -37,7 +37,7 @@ import torch
 from ..atomic import atomic_write
 from ..errors import InpaintlabError
 from ..images import read_image, to_tensor, validate_images
-from .base import METRIC_CLASSES, FeatureMetric
+from .base import METRICS, FeatureMetric
 
 __all__ = [
     "PIPELINE_VERSION",
@@ -322,6 +322,7 @@ class FID(FeatureMetric):
     name = "fid"
     higher_is_better = False
     dataset_level = True
+    weight_files = ("pt_inception-2015-12-05-6726825d.pth",)
     feature_space = "inception-pool3"  # shared with P-IDS / U-IDS: one Inception pass per image
     regions = ("image",)
 
@@ -381,4 +382,4 @@ class FID(FeatureMetric):
         return frechet_distance(fake.mu, fake.sigma, real.mu, real.sigma, method=self.method)
 
 
-METRIC_CLASSES.register("fid", FID)
+METRICS.register("fid", FID)

@@ -28,7 +28,7 @@ import torch
 
 from ..errors import InpaintlabError
 from ..images import validate_images
-from .base import METRIC_CLASSES, FeatureMetric
+from .base import METRICS, FeatureMetric
 
 __all__ = ["PairingError", "check_pairing", "svm_decisions", "ids_scores", "u_ids", "p_ids", "PIDS", "UIDS"]
 
@@ -100,6 +100,7 @@ class _IDS(FeatureMetric):
     higher_is_better = True
     dataset_level = True
     paired = True
+    weight_files = ("pt_inception-2015-12-05-6726825d.pth",)
     feature_space = "inception-pool3"  # shared with FID: one Inception pass per image
     _index = 0  # position in ``scores()``: 0 P-IDS, 1 U-IDS
     regions = ("image",)
@@ -190,5 +191,5 @@ class UIDS(_IDS):
     _index = 1
 
 
-METRIC_CLASSES.register("p-ids", PIDS)
-METRIC_CLASSES.register("u-ids", UIDS)
+METRICS.register("p-ids", PIDS)
+METRICS.register("u-ids", UIDS)

@@ -37,6 +37,8 @@ class RipConfig:
 
 
 RUNTIME_KEYS = frozenset({"batch_size", "device", "feature_cache_gb"})
+#: lists whose order never changes a result (a resume with another order is the same run)
+UNORDERED_KEYS = frozenset({"mask_sizes", "seeds", "metrics"})
 
 
 def validate(cfg: RipConfig) -> None:
@@ -66,6 +68,10 @@ def validate(cfg: RipConfig) -> None:
         raise InpaintlabError(f"--batch-size must be positive, got {cfg.batch_size}")
     if len(cfg.pad_color) != 3 or not all(0 <= c <= 255 for c in cfg.pad_color):
         raise InpaintlabError(f"--pad-color must be three values in 0-255, got {cfg.pad_color}")
+    from ..metrics import check_reference_metric
+
+    for name in cfg.metrics:
+        check_reference_metric(name)
 
 
-__all__ = ["RipConfig", "DEFAULT_METRICS", "RUNTIME_KEYS", "validate"]
+__all__ = ["RipConfig", "DEFAULT_METRICS", "RUNTIME_KEYS", "UNORDERED_KEYS", "validate"]

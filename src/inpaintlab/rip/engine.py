@@ -24,9 +24,9 @@ from ..errors import InpaintlabError, MissingWeightsError
 from ..datasets import open_image_set
 from ..images import save_image
 from ..inpainters import Inpainter, load_inpainter
-from ..metrics import ReferenceMetric, load_metric
+from ..metrics import PerImageMetric, build_metric, check_reference_metric
 from ..runs import check_compatible, metrics_for_run, read_record, versions, write_record
-from .config import RUNTIME_KEYS, RipConfig, validate
+from .config import RUNTIME_KEYS, UNORDERED_KEYS, RipConfig, validate
 from .schedule import Grid, checkpoint_iterations, draw_cells, iteration_generator, iterations_for, percent_per_iteration
 from .store import Checkpoint, RipStore
 
@@ -157,11 +157,12 @@ class RipRun:
             originals[item.name], sources[item.name] = item.image, item.source
         return originals, sources, list(images.failed)
 
-    def _load_metrics(self, names: list[str]) -> tuple[dict[str, ReferenceMetric], dict[str, str]]:
+    def _load_metrics(self, names: list[str]) -> tuple[dict[str, PerImageMetric], dict[str, str]]:
         metrics, skipped = {}, {}
         for name in names:
+            check_reference_metric(name)
             try:
-                metrics[name] = load_metric(name, device=self.cfg.device)
+                metrics[name] = build_metric(name, device=self.cfg.device)
             except MissingWeightsError as e:
                 skipped[name] = str(e)
         return metrics, skipped
@@ -178,12 +179,15 @@ class RipRun:
         originals, sources, failed = self._load_images()
         if not originals:
             raise InpaintlabError(f"no readable image in {self.cfg.images!r} ({len(failed)} unreadable)")
-        record = {"config": asdict(self.cfg), "images": [[name, sources[name]] for name in sources],
-                  "failed_images": failed, "versions": versions()}
+        # the resolved options, defaults included: a resume after a default changed is refused
+        record = {"config": asdict(self.cfg) | {"model_options": inpainter.options},
+                  "images": [[name, sources[name]] for name in sources], "failed_images": failed,
+                  "versions": versions()}
         path = self.out / "config.json"
         saved = read_record(path)
         if saved is not None:
-            check_compatible(saved, record, self.out, runtime_keys=RUNTIME_KEYS, inputs_key="images", what="RIP run")
+            check_compatible(saved, record, self.out, runtime_keys=RUNTIME_KEYS, inputs_key="images", what="a RIP run",
+                             unordered=UNORDERED_KEYS)
         metrics, skipped = metrics_for_run(record, saved, self.cfg.metrics, self._load_metrics, self.out)
         for name, why in skipped.items():
             self.log(f"skipping metric {name}: {why}")

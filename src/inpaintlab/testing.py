@@ -1,4 +1,4 @@
-"""A tiny randomly initialised Stable Diffusion pipeline, for offline smoke tests and benchmarks.
+"""Test-only builders: tiny randomly initialised Stable Diffusion pipelines, for offline tests and benchmarks.
 
 diffusers' own dummy components for its inpainting pipeline tests: a UNet with block widths
 (32, 64), a two-block VAE, a 5-layer CLIP text model with hidden size 32 and a tokenizer built
