@@ -25,6 +25,34 @@ def synthetic_photo(h: int, w: int, seed: int) -> np.ndarray:
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
 
+#: float32's machine epsilon (2^-23 ~ 1.2e-7): one rounding of a float32 result is at most half of it, relative
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
+#: rtol (of the largest magnitude compared) for float32 results of a few operations (an elementwise
+#: formula, one filter, a mean): a handful of roundings, 8 epsilon ~ 1e-6
+SHALLOW_RTOL = 8 * FLOAT32_EPS
+#: rtol for float32 results of a deep network (VAE, UNet sampling steps, Inception, a transformer): batched
+#: kernels (convolutions, matmuls) sum in another order for another batch size or CPU, and dozens of layers
+#: (times the sampling steps, times a guidance scale of 7.5) compound it: 80 epsilon ~ 1e-5 (measured up to
+#: 3e-7 of max |value|, e.g. BLD's latents of magnitude 30-39 differing by 1.1e-5 on an AMD EPYC)
+DEEP_RTOL = 80 * FLOAT32_EPS
+
+
+def assert_close(actual, expected, rtol: float, what: str = "") -> None:
+    """``max |actual - expected| <= rtol * max |expected|``: a float32 tolerance scaled to what is compared.
+
+    float32 round-off is relative to the magnitude of the numbers involved, not to 1: latents of
+    magnitude 39 legitimately differ by ~1e-5 between batched kernels, images in [0, 1] by ~1e-6.
+    Comparing in float64 (numbers are cast first) keeps the check itself from rounding.
+    """
+    a, e = (t.detach().double().cpu() if torch.is_tensor(t) else torch.from_numpy(np.asarray(t, np.float64))
+            for t in (actual, expected))
+    assert a.shape == e.shape, f"{what}: shapes {tuple(a.shape)} and {tuple(e.shape)} differ"
+    assert torch.isfinite(e).all(), f"{what}: the reference is not finite"
+    scale = float(e.abs().max()) if e.numel() else 0.0
+    err = float((a - e).abs().max()) if e.numel() else 0.0
+    assert err <= rtol * scale, f"{what}: max |diff| {err:.3g} > {rtol:g} x max |reference| {scale:.3g}"
+
+
 @pytest.fixture
 def image_dir(tmp_path: Path) -> Path:
     """Three small photos (one not square) in a folder."""
@@ -68,3 +96,13 @@ def no_network(monkeypatch):
         return real_connect(sock, address)
 
     monkeypatch.setattr(socket.socket, "connect", connect)
+
+    # Name lookups too: a hub reachability probe must fail at once, not wait on a DNS server.
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *a, **k):
+        if host not in (None, "127.0.0.1", "::1", "localhost"):
+            raise socket.gaierror(socket.EAI_NONAME, f"tests are offline: no lookup of {host}")
+        return real_getaddrinfo(host, *a, **k)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

@@ -67,8 +67,18 @@ def _png_with_exif(png: bytes, orientation: int) -> bytes:
 # reading: formats and colour modes
 
 
-def test_supported_suffixes():
-    assert SUPPORTED_SUFFIXES == {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+def test_every_supported_suffix_is_listed_and_read(tmp_path, rgb_u8):
+    """What image_files accepts (any case), read_image reads: one file per supported suffix, saved by Pillow."""
+    formats = Image.registered_extensions()
+    names = []
+    for i, suffix in enumerate(sorted(SUPPORTED_SUFFIXES)):
+        assert suffix == suffix.lower() and suffix in formats, suffix  # a format Pillow knows
+        names.append(f"im{i}{suffix.upper() if i % 2 else suffix}")
+        Image.fromarray(rgb_u8).save(tmp_path / names[-1], format=formats[suffix])
+    Image.fromarray(rgb_u8).save(tmp_path / "other.gif")  # readable, but not an image_files suffix
+    assert sorted(p.name for p in image_files(str(tmp_path))) == sorted(names)
+    for name in names:
+        assert read_image(tmp_path / name).shape == rgb_u8.shape
 
 
 def test_pillow_has_webp():
@@ -629,5 +639,5 @@ def test_image_name(tmp_path):
 
 def test_module_does_not_import_torchvision():
     assert "torchvision" not in im_mod.__dict__
-    source = Path(im_mod.__file__).read_text()
-    assert "import torchvision" not in source
+    for module in Path(im_mod.__file__).parent.glob("*.py"):  # every module of the package
+        assert "import torchvision" not in module.read_text(), module.name

@@ -203,12 +203,13 @@ def _check_bound_values(spec: OptionSpec, value: float) -> None:
             raise ValueError(f"{value!r} is out of range")
 
 
-def parse_values(specs: Mapping[str, OptionSpec], raw: Mapping[str, Any], what: str, flag: str = "--option") -> dict[str, Any]:
+def parse_values(specs: Mapping[str, OptionSpec], raw: Mapping[str, Any], what: str, flag: str = "--option",
+                 noun: str = "option") -> dict[str, Any]:
     """The given ``raw`` values converted and checked against ``specs`` (no defaults added)."""
     unknown = sorted(set(raw) - set(specs))
     if unknown:
         listing = "; ".join(f"{s.name} ({s.accepted}, default {_show(s.default)})" for s in specs.values()) or "none"
-        raise OptionError(f"{what} has no option {', '.join(repr(u) for u in unknown)}; its options: {listing}")
+        raise OptionError(f"{what} has no {noun} {', '.join(unknown)}; its {noun}s: {listing}")
     out = {}
     for key, value in raw.items():
         spec = specs[key]
@@ -253,4 +254,6 @@ def _show(value: Any) -> str:
         return str(value).lower()
     if isinstance(value, tuple):
         return ",".join(str(v) for v in value)
+    if value == "":
+        return '""'
     return str(value)

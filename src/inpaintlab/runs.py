@@ -8,6 +8,7 @@ that never change a result (batch size, device, ...) may differ between a run an
 from __future__ import annotations
 
 import json
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -79,8 +80,18 @@ def check_compatible(saved: dict[str, Any], new: dict[str, Any], out: Path, *, r
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
-    """A saved ``config.json``, or None when there is none yet."""
-    return json.loads(path.read_text()) if path.exists() else None
+    """A saved ``config.json``, or None when there is none yet; a damaged one is one line naming it."""
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InpaintlabError(f"{path} is not a readable run configuration ({e}); restore it, or use another "
+                              f"--out") from None
+    if not isinstance(record, dict) or not isinstance(record.get("config", {}), dict):
+        raise InpaintlabError(f"{path} is not an inpaintlab run configuration (no 'config' object); "
+                              f"use another --out")
+    return record
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:
@@ -111,3 +122,63 @@ def metrics_for_run(record: dict[str, Any], saved: dict[str, Any] | None, reques
     metrics, skipped = load(requested)
     record["metrics_used"] = [name for name in requested if name not in skipped]
     return metrics, skipped
+
+
+LOCK_NAME = ".inpaintlab.lock"
+
+
+class RunFolderLock:
+    """An exclusive lock on a run folder for the whole run (``flock`` on ``OUT/.inpaintlab.lock``).
+
+    Two processes writing one run folder would both do all the work and mix their checkpoints;
+    the second one is refused at once, naming the first one's PID. The kernel drops the lock when
+    its process ends, however it ends (SIGKILL included), so a stale lock file never blocks a resume.
+    """
+
+    def __init__(self, out: Path, what: str):
+        self.out, self.what = Path(out), what
+        self._file = None
+
+    def acquire(self) -> "RunFolderLock":
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock, as before
+            return self
+        path = self.out / LOCK_NAME
+        f = open(path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise InpaintlabError(f"{self.out} is in use by another inpaintlab process (PID {holder}) running "
+                                  f"{self.what}; wait for it to finish, or use another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._file = f
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing drops the flock
+            self._file = None
+
+
+def open_run_folder(out: Path, what: str) -> RunFolderLock:
+    """Create the run folder ``out`` (or reuse it) and lock it; a file in the way or no permission is one line."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InpaintlabError(f"--out {out} is a file, not a folder; give a folder for the run")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return RunFolderLock(out, what).acquire()
+    except PermissionError:
+        raise InpaintlabError(f"cannot write into --out {out}: permission denied; choose a folder you can "
+                              f"write to") from None
+    except FileExistsError:  # a parent is a file
+        raise InpaintlabError(f"cannot create --out {out}: a parent of it is a file") from None
+    except OSError as e:
+        raise InpaintlabError(f"cannot create --out {out}: {e.strerror or e}") from None

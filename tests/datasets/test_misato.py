@@ -14,7 +14,7 @@ from PIL import Image
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 from typer.testing import CliRunner
 
-from inpaintlab.datasets.commands import datasets_app
+from inpaintlab.datasets.commands import app as datasets_app
 from inpaintlab.datasets.misato import MisatoConfig, build_misato, l2_normalise
 from inpaintlab.errors import ConfigMismatchError, InpaintlabError, MissingWeightsError
 from inpaintlab.images import load_mask
@@ -77,7 +77,7 @@ def test_three_domains_requested_count_masks_and_manifest(tmp_path, tiny_clip):
     (tmp_path / "indoor" / "zz_broken.png").write_bytes(b"not a png at all")
     cfg = MisatoConfig(domains=specs, per_domain=5, size=32, seed=7, clip=tiny_clip, batch_size=4, **MASK)
     out = tmp_path / "out"
-    summary = build_misato(cfg, out, progress=False)
+    summary = build_misato(cfg, out)
 
     assert summary.counts == {"indoor": 5, "landscape": 5, "building": 5}
     m = manifest(out)
@@ -104,7 +104,7 @@ def test_three_domains_requested_count_masks_and_manifest(tmp_path, tiny_clip):
             assert it["distance"] >= 0
     # The embeddings are cached; a rerun with the same settings reproduces the same items.
     assert sorted(p.name for p in (out / "embeddings").iterdir()) == ["building.npz", "indoor.npz", "landscape.npz"]
-    build_misato(cfg, out, progress=False)
+    build_misato(cfg, out)
     assert manifest(out)["items"] == m["items"]
 
 
@@ -125,7 +125,7 @@ def test_planted_clusters_one_image_each_with_tiny_clip(tmp_path, tiny_clip):
     for batch_size in (1, 6):
         out = tmp_path / f"out{batch_size}"
         build_misato(MisatoConfig(domains=[("toy", str(folder))], per_domain=4, size=32, clip=tiny_clip,
-                                  batch_size=batch_size, **MASK), out, progress=False)
+                                  batch_size=batch_size, **MASK), out)
         items = manifest(out)["items"]
         picked = [groups[int(it["name"][2:])] for it in items]
         assert sorted(picked) == [0, 1, 2, 3]
@@ -154,7 +154,7 @@ def test_picks_the_member_nearest_each_centre_with_injected_features(tmp_path):
 
     out = tmp_path / "out"
     build_misato(MisatoConfig(domains=[("toy", str(folder))], per_domain=6, size=16, batch_size=5, **MASK),
-                 out, embed=embed, progress=False)
+                 out, embed=embed)
     items = manifest(out)["items"]
     x = l2_normalise(feats.astype(np.float64))
     expected = set()
@@ -172,18 +172,18 @@ def test_too_few_images_is_an_error_unless_allow_fewer(tmp_path):
     folder = write_domain(tmp_path / "small", [noise_image(20, 20, k) for k in range(3)])
     embed = lambda images: np.stack([im.numpy().reshape(-1)[:5] for im in images])  # noqa: E731
     cfg = MisatoConfig(domains=[("small", str(folder))], per_domain=4, size=16, **MASK)
-    with pytest.raises(InpaintlabError, match="domain 'small' has 3 image files.*fewer than --per-domain 4") as info:
-        build_misato(cfg, tmp_path / "out", embed=embed, progress=False)
+    with pytest.raises(InpaintlabError, match="domain 'small' has 3 images.*fewer than --per-domain 4") as info:
+        build_misato(cfg, tmp_path / "out", embed=embed)
     assert "\n" not in str(info.value)
     assert not (tmp_path / "out").exists()  # refused before writing anything
     # Readable count matters too: 4 files, one broken.
     (folder / "im03.png").write_bytes(b"broken")
     with pytest.raises(InpaintlabError, match="has 3 readable images .*1 unreadable"):
-        build_misato(cfg, tmp_path / "out2", embed=embed, progress=False)
+        build_misato(cfg, tmp_path / "out2", embed=embed)
     assert not (tmp_path / "out2" / "images").exists()  # every count is checked before any image is written
     # That failed attempt wrote no image, so the same folder takes the corrected settings.
     cfg.allow_fewer = True
-    summary = build_misato(cfg, tmp_path / "out2", embed=embed, progress=False)
+    summary = build_misato(cfg, tmp_path / "out2", embed=embed)
     assert summary.counts == {"small": 3}
     assert [it["cluster_size"] for it in manifest(tmp_path / "out2")["items"]] == [1, 1, 1]
 
@@ -193,7 +193,7 @@ def test_missing_clip_model_fails_before_writing(tmp_path, monkeypatch):
     folder = write_domain(tmp_path / "d", [noise_image(20, 20, k) for k in range(3)])
     cfg = MisatoConfig(domains=[("d", str(folder))], per_domain=2, size=16, clip="nobody-here/no-such-clip", **MASK)
     with pytest.raises(MissingWeightsError, match="'nobody-here/no-such-clip' is not in the Hugging Face cache") as info:
-        build_misato(cfg, tmp_path / "out", progress=False)
+        build_misato(cfg, tmp_path / "out")
     assert "\n" not in str(info.value)
     assert not (tmp_path / "out").exists()
 
@@ -203,24 +203,24 @@ def test_rerun_with_other_settings_is_refused_naming_the_keys(tmp_path):
     embed = lambda images: np.stack([im.numpy().reshape(-1)[:7] for im in images])  # noqa: E731
     cfg = MisatoConfig(domains=[("d", str(folder))], per_domain=3, size=16, seed=1, **MASK)
     out = tmp_path / "out"
-    build_misato(cfg, out, embed=embed, progress=False)
+    build_misato(cfg, out, embed=embed)
     cfg.seed, cfg.size = 2, 32
     with pytest.raises(ConfigMismatchError, match=r"differs in: config\.seed \(.*\), config\.size \(.*\)") as info:
-        build_misato(cfg, out, embed=embed, progress=False)
+        build_misato(cfg, out, embed=embed)
     assert "\n" not in str(info.value)
     # Run-time options may change.
     cfg.seed, cfg.size, cfg.batch_size = 1, 16, 2
-    build_misato(cfg, out, embed=embed, progress=False)
+    build_misato(cfg, out, embed=embed)
     # New source files are a different build too.
     Image.fromarray(noise_image(20, 20, 99)).save(folder / "new.png")
     with pytest.raises(ConfigMismatchError, match=r"sources \(resolved files\)"):
-        build_misato(cfg, out, embed=embed, progress=False)
+        build_misato(cfg, out, embed=embed)
     # A non-empty folder that is not a build is refused.
     other = tmp_path / "other"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     with pytest.raises(InpaintlabError, match="not empty and holds no MISATO build"):
-        build_misato(cfg, other, embed=embed, progress=False)
+        build_misato(cfg, other, embed=embed)
 
 
 def test_bad_settings_are_one_line(tmp_path):
@@ -232,10 +232,10 @@ def test_bad_settings_are_one_line(tmp_path):
         (MisatoConfig(domains=[("a", str(folder))], per_domain=0, **MASK), "--per-domain must be a positive"),
         (MisatoConfig(domains=[("a", str(folder))], mask_kind="no-such-mask"), "unknown mask generator 'no-such-mask'"),
         (MisatoConfig(domains=[("a", str(folder))], mask_kind="grid-cell", mask_params={"bogus": 1}),
-         "mask kind 'grid-cell' rejects parameters"),
+         "mask generator 'grid-cell' has no parameter bogus"),
     ]:
         with pytest.raises(InpaintlabError, match=pattern) as info:
-            build_misato(cfg, tmp_path / "out", embed=lambda ims: np.zeros((len(ims), 2)), progress=False)
+            build_misato(cfg, tmp_path / "out", embed=lambda ims: np.zeros((len(ims), 2)))
         assert "\n" not in str(info.value)
 
 

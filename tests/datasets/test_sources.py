@@ -17,7 +17,7 @@ from inpaintlab.images import builtin_images, load_image
 
 def test_registry_has_the_three_sources():
     assert {"builtin", "folder", "hf"} <= set(DATASETS.names())
-    with pytest.raises(InpaintlabError, match="unknown dataset 'nope'.*builtin"):
+    with pytest.raises(InpaintlabError, match="unknown dataset source 'nope'.*builtin"):
         DATASETS.get("nope")
 
 
@@ -103,7 +103,7 @@ def test_hf_dataset_detects_the_image_column_decodes_and_skips_bad_rows(monkeypa
     assert ds.image_column == "picture"
     items = list(ds)
     assert [it.name for it in items] == ["train-000000", "train-000001", "train-000003"]
-    assert len(ds.failed) == 1 and ds.failed[0][0] == "local/toy:train-000002"
+    assert len(ds.failed) == 1 and ds.failed[0][0] == "hf://local/toy/train/2"
     # Decoded exactly as inpaintlab.images decodes the same PNG file.
     for it, arr in zip(items, [arrays[0], arrays[1], arrays[2]]):
         path = tmp_path / f"{it.name}.png"

@@ -101,7 +101,9 @@ def cheap_features(monkeypatch):
 
 @pytest.fixture
 def count_reads(monkeypatch):
-    """Counts inpaintlab's image reads (images and results) by path relative to the dataset root."""
+    """Counts inpaintlab's image reads (images through the image source, results) by path relative to the dataset root."""
+    import inpaintlab.datasets.folder as folder_module
+
     reads: collections.Counter = collections.Counter()
     real = runner_module.read_image
 
@@ -110,6 +112,7 @@ def count_reads(monkeypatch):
         return real(path, **kw)
 
     monkeypatch.setattr(runner_module, "read_image", counted)
+    monkeypatch.setattr(folder_module, "read_image", counted)
     return reads
 
 

@@ -15,6 +15,7 @@ from inpaintlab.inpainters import load_inpainter
 from inpaintlab.inpainters.diffusion import embeddings_identical
 from inpaintlab.testing import save_tiny_sdxl_pipeline
 
+from ..conftest import DEEP_RTOL, assert_close
 from .test_diffusion import STEPS, assert_faithful, batch, gens, unet_batch_sizes
 
 CPU = {"device": "cpu", "dtype": "float32", "steps": STEPS}
@@ -49,13 +50,13 @@ def test_sdxl_loads_and_keeps_unmasked_pixels_exactly(xl):
 
 
 def test_sdxl_same_seed_same_output_and_batch_equals_single_calls(xl):
-    """Per-trajectory generators (tolerance 1e-5: batched-convolution round-off, as for SD)."""
+    """Per-trajectory generators (tolerance DEEP_RTOL of max |image|: batched-convolution round-off, as for SD)."""
     x, hole = batch(2)
     seeds = [11, 12]
     together = xl.run(x, hole, generator=gens(seeds)).raw
     assert torch.equal(together, xl.run(x, hole, generator=gens(seeds)).raw)
     alone = torch.cat([xl.run(x[i:i + 1], hole[i:i + 1], generator=gens([s])).raw for i, s in enumerate(seeds)])
-    assert torch.allclose(together, alone, atol=1e-5, rtol=0)
+    assert_close(together, alone, DEEP_RTOL, "batch of 2 vs single calls")
     other = xl.run(x, hole, generator=gens([13, 14])).raw
     assert (together - other).abs().max() > 1e-3
 
@@ -79,7 +80,7 @@ def test_sdxl_zero_unconditional_embedding_keeps_guidance(saved_xl, xl):
 def test_sdxl_identical_embeddings_elide_guidance(saved_xl):
     """Without the zeroing an empty prompt's uncond embeddings are the cond ones: elided = literal.
 
-    Tolerance 1e-5 as for SD (the literal batch's identical halves differ by round-off).
+    Tolerance DEEP_RTOL of max |image| as for SD (the literal batch's identical halves differ by round-off).
     """
     path = saved_xl["no-zeros"]
     elided = load_inpainter("sdxl-inpainting", model_path=path, **CPU)
@@ -93,7 +94,7 @@ def test_sdxl_identical_embeddings_elide_guidance(saved_xl):
     sizes_e = unet_batch_sizes(elided.backend, lambda: out.setdefault("e", elided.run(x, hole, generator=gens(seeds)).raw))
     sizes_l = unet_batch_sizes(literal.backend, lambda: out.setdefault("l", literal.run(x, hole, generator=gens(seeds)).raw))
     assert sizes_e and set(sizes_e) == {2} and set(sizes_l) == {4} and len(sizes_e) == len(sizes_l)
-    assert torch.allclose(out["e"], out["l"], atol=1e-5, rtol=0)
+    assert_close(out["e"], out["l"], DEEP_RTOL, "elided vs literal guidance")
     plain = load_inpainter("sdxl-inpainting", model_path=path, guidance_scale=1.0, **CPU)
     assert torch.equal(plain.run(x, hole, generator=gens(seeds)).raw, out["e"])
 

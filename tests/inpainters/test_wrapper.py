@@ -2,8 +2,10 @@ import pytest
 import torch
 
 from inpaintlab.errors import BadMaskError, InpaintlabError
-from inpaintlab.inpainters import INPAINTERS, Backend, Inpainter, Requirements, load_inpainter
+from inpaintlab.inpainters import Backend, Inpainter, Requirements, load_inpainter
 from inpaintlab.inpainters.compositing import composite_feather, composite_poisson
+
+from ..conftest import SHALLOW_RTOL, assert_close
 
 
 def batch(n=2, h=48, w=40, seed=0):
@@ -13,30 +15,6 @@ def batch(n=2, h=48, w=40, seed=0):
     hole[0, :, 10:22, 8:20] = 1
     hole[1 % n, :, 30:44, 20:36] = 1
     return x, hole
-
-
-# The backends that need no pretrained weights; the diffusion backends run this check on tiny
-# pipelines in test_diffusion.py.
-CLASSICAL = ["telea", "navier-stokes", "patchmatch"]
-
-
-def test_classical_backends_are_registered():
-    assert set(CLASSICAL) <= set(INPAINTERS.names())
-
-
-@pytest.mark.parametrize("compositing", ["hard", "feather", "poisson"])
-@pytest.mark.parametrize("name", CLASSICAL)
-def test_every_backend_keeps_unmasked_pixels_bit_for_bit(name, compositing):
-    x, hole = batch()
-    inp = load_inpainter(name, compositing=compositing)
-    gens = [torch.Generator().manual_seed(i) for i in range(2)]
-    out = inp.run(x, hole, generator=gens)
-    assert out.images.shape == x.shape and out.images.dtype == torch.float32
-    keep = hole.expand_as(x) == 0
-    assert torch.equal(out.images[keep], x[keep])
-    assert torch.isfinite(out.images).all() and out.images.min() >= 0 and out.images.max() <= 1
-    # Inside the hole something was filled in (the hole is not left as the input's pixels).
-    assert not torch.equal(out.images[~keep], x[~keep])
 
 
 class Scribbler(Backend):
@@ -56,16 +34,20 @@ def test_wrapper_adapts_composites_and_measures_drift():
     keep = hole.expand_as(x) == 0
     assert torch.equal(out.images[keep], x[keep])
     # The backend halved [-1, 1] values: in [0, 1] that is y = (x + 0.5) / 2 ... drift = mean |y - x|.
-    expected = ((x * 2 - 1) * 0.5 + 1) / 2
-    assert torch.allclose(out.raw, expected.clamp(0, 1), atol=1e-6)
-    drift = ((expected - x).abs() * (1 - hole)).sum(dim=(1, 2, 3)) / ((1 - hole).sum(dim=(1, 2, 3)) * 3)
-    assert torch.allclose(out.kept_drift, drift, atol=1e-6)
+    # The references in float64; the wrapper's float32 rescaling rounds a few times (SHALLOW_RTOL).
+    x64, hole64 = x.double(), hole.double()
+    expected = ((x64 * 2 - 1) * 0.5 + 1) / 2
+    assert_close(out.raw, expected.clamp(0, 1), SHALLOW_RTOL, "rescaled output")
+    drift = ((expected - x64).abs() * (1 - hole64)).sum(dim=(1, 2, 3)) / ((1 - hole64).sum(dim=(1, 2, 3)) * 3)
+    assert_close(out.kept_drift, drift, SHALLOW_RTOL, "kept drift")
 
 
 def test_opencv_backends_report_zero_drift():
+    # the input is on the 8-bit grid and cv2.inpaint copies the kept uint8 pixels: exactly zero
     x, hole = batch()
-    out = load_inpainter("telea").run(x, hole)
-    assert torch.all(out.kept_drift < 1e-6)
+    for name in ("telea", "navier-stokes"):
+        out = load_inpainter(name).run(x, hole)
+        assert torch.equal(out.kept_drift, torch.zeros(2))
 
 
 @pytest.mark.parametrize("bad,match", [
@@ -84,7 +66,7 @@ def test_bad_masks_give_clear_errors(bad, match):
 def test_unknown_backend_and_option_are_named():
     with pytest.raises(InpaintlabError, match="choose one of"):
         load_inpainter("nope")
-    with pytest.raises(InpaintlabError, match="no option 'strength'"):
+    with pytest.raises(InpaintlabError, match="no option strength"):
         load_inpainter("telea", strength=1)
 
 

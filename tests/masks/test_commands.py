@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from inpaintlab.errors import InpaintlabError
 from inpaintlab.images import load_mask
 from inpaintlab.masks import MASKS
-from inpaintlab.masks.commands import masks_app
+from inpaintlab.masks.commands import app as masks_app
 
 app = typer.Typer()
 app.add_typer(masks_app, name="masks")
@@ -30,7 +30,8 @@ def test_generate_writes_masks_and_manifest_and_is_reproducible(tmp_path):
     assert r.exit_code == 0, r.output
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert (manifest["kind"], manifest["seed"], manifest["size"]) == ("comod", 3, 96)
-    assert manifest["params"] == {"lo": 0.3, "hi": 0.8}
+    # resolved: the given values typed, the defaults filled in
+    assert manifest["params"] == {"lo": 0.3, "hi": 0.8, "max_tries": 1000, "min_width": 12, "max_width": 48}
     assert len(manifest["masks"]) == 5
     for rec in manifest["masks"]:
         hole = load_mask(tmp_path / "a" / rec["file"])[0, 0].numpy()
@@ -91,7 +92,7 @@ def test_preview_of_a_folder_without_manifest_is_an_error(tmp_path):
 
 
 def test_generate_names_masks_after_an_image_set(tmp_path):
-    from inpaintlab.masks.commands import generate_set
+    from inpaintlab.masks.sets import generate_set
 
     m = generate_set("rectangle", 99, 32, 7, tmp_path / "m", {}, names=["a", "b", "c"])
     assert [r["file"] for r in m["masks"]] == ["a.png", "b.png", "c.png"] and m["count"] == 3

@@ -11,7 +11,7 @@ from PIL import Image
 from scipy.ndimage import binary_dilation
 from skimage.morphology import convex_hull_image, disk
 
-from inpaintlab.masks import MISATO_WEIGHTS, MaskParamError, make_generator, make_rng
+from inpaintlab.masks import MaskParamError, make_generator, make_rng
 from inpaintlab.masks.objects import expand_convex_hull, load_objects
 
 
@@ -102,7 +102,6 @@ def test_misato_family_frequencies(object_dir):
     assert set(counts) == set(expected)
     for fam, p in expected.items():
         assert abs(counts[fam] / n - p) < 4 * math.sqrt(p * (1 - p) / n), fam
-    assert MISATO_WEIGHTS == {"object": 0.5, "comod": 0.2, "lama": 0.2, "rectangle": 0.05, "complement-rectangle": 0.05}
 
 
 def test_misato_draws_stay_in_range_and_match_their_family(object_dir):

@@ -11,6 +11,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from inpaintlab.errors import BadImageError, InpaintlabError, MissingWeightsError
 from inpaintlab.metrics.lpips import LPIPS, load_lpips
 
+from ..conftest import DEEP_RTOL, SHALLOW_RTOL, assert_close
+
 # ---------------------------------------------------------------------------------------------
 # the reference: NumPy only, float64, written from the torchvision / lpips layer lists
 
@@ -216,14 +218,18 @@ def test_identity_symmetry_and_batching(env, net):
     x, y = images(1, n=3, h=48, w=40)
     with torch.no_grad():
         d = model(x, y)
+        # LPIPS with these random heads is ~2e-3, not ~1: tolerances relative to it (an absolute 1e-7
+        # was 5e-5 of it); batched float32 convolutions round differently per batch size and CPU
         singles = torch.cat([model(x[i : i + 1], y[i : i + 1]) for i in range(3)])
-        torch.testing.assert_close(singles, d, rtol=1e-5, atol=1e-7)
+        assert_close(singles, d, DEEP_RTOL, f"{net}: single images vs a batch")
         # the feature / distance split (used to cache a reference's features) gives the same numbers
         fx, fy = model.features(x), model.features(y)
-        torch.testing.assert_close(model.distance_from_features(fx, fy), d, rtol=1e-5, atol=1e-7)
-        torch.testing.assert_close(model.distance_from_features(fy, fx), d, rtol=1e-5, atol=1e-7)
+        assert_close(model.distance_from_features(fx, fy), d, DEEP_RTOL, f"{net}: from features")
+        assert_close(model.distance_from_features(fy, fx), d, DEEP_RTOL, f"{net}: from features, swapped")
         assert torch.all(model.distance_from_features(fx, fx) == 0)
-        assert torch.all(model(x[:1], x[:1]).abs() < 1e-7)
+        # x against itself in one batch of two: the two copies' features may differ by round-off, which
+        # the squared difference makes negligible (~1e-12)
+        assert torch.all(model(x[:1], x[:1]).abs() <= SHALLOW_RTOL * d.max())
     assert all(d > 0)
 
 

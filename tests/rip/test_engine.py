@@ -20,6 +20,8 @@ from inpaintlab.errors import ConfigMismatchError, InpaintlabError
 from inpaintlab.rip import RipConfig, run_rip
 from inpaintlab.rip.schedule import checkpoint_iterations, iterations_for
 
+from ..conftest import DEEP_RTOL, assert_close
+
 
 def small_config(images: Path, **kw) -> RipConfig:
     base = dict(images=str(images), model="telea", mask_sizes=[16, 32], percent=200.0, checkpoint_every=50.0,
@@ -97,6 +99,26 @@ def test_same_seed_same_table_and_batch_size_does_not_change_it(image_dir, tmp_p
     run_rip(small_config(image_dir, batch_size=64), tmp_path / "c", log=quiet)
     assert_same_run(tmp_path / "a", tmp_path / "b")
     assert_same_run(tmp_path / "a", tmp_path / "c")
+
+
+def test_stochastic_backend_gives_the_same_table_at_batch_sizes_1_and_3(image_dir, tmp_path):
+    """PatchMatch draws random numbers: each trajectory's own generator makes the batch irrelevant."""
+    cfg = dict(model="patchmatch", mask_sizes=[32], percent=100.0, checkpoint_every=50.0)
+    run_rip(small_config(image_dir, batch_size=1, **cfg), tmp_path / "a", log=quiet)
+    run_rip(small_config(image_dir, batch_size=3, **cfg), tmp_path / "b", log=quiet)
+    assert_same_run(tmp_path / "a", tmp_path / "b")
+    # the check can fail: the backend's output does depend on its random stream
+    import torch
+
+    from inpaintlab.images import load_image
+    from inpaintlab.inpainters import load_inpainter
+
+    x = load_image(next(image_dir.iterdir()), size=64)
+    hole = torch.zeros(1, 1, 64, 64)
+    hole[..., 16:48, 16:48] = 1
+    pm = load_inpainter("patchmatch")
+    a, b = (pm(x, hole, generator=[torch.Generator().manual_seed(s)]) for s in (0, 1))
+    assert not torch.equal(a, b)
 
 
 def test_seeds_draw_different_cells(image_dir, tmp_path):
@@ -236,13 +258,17 @@ def test_lpips_rows_equal_direct_lpips_of_kept_images(image_dir, tmp_path, monke
     model = load_lpips("alex", device="cpu")
     merged = t["metrics"].merge(t["kept"], on=["image", "mask_size", "seed", "iteration", "percent"])
     assert len(merged) == len(t["metrics"]) > 0
+    direct = []
     for row in merged.itertuples():
         orig = load_image(out / "kept" / row.image / "original.png", size=None)
         img = load_image(out / row.path, size=None)
         with torch.no_grad():
-            direct = model(orig, img).item()
-        assert row.value == pytest.approx(direct, rel=1e-4, abs=1e-6)
-    assert (merged[merged.iteration == 0]["value"].abs() < 1e-6).all()
+            direct.append(model(orig, img).item())
+    # RIP scores in batches (cached reference features): float32 AlexNet round-off, relative to the
+    # largest distance of the run; at iteration 0 (an image against itself) zero up to that round-off
+    assert_close(merged["value"].to_numpy(), np.array(direct), DEEP_RTOL, "RIP's LPIPS rows vs direct LPIPS")
+    scale = float(np.max(np.abs(direct)))
+    assert (merged[merged.iteration == 0]["value"].abs() <= DEEP_RTOL * scale).all()
     assert (merged[merged.percent == 200]["value"] > 0).all()
 
 

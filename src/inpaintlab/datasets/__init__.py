@@ -1,99 +1,73 @@
-"""Datasets: the built-in photos, image folders, Hugging Face hub datasets, and the MISATO builder.
+"""Image sources: the built-in photos, image folders and globs, Hugging Face hub datasets; the MISATO builder.
 
-``DATASETS`` maps a name to a factory returning an iterable of :class:`Item` (``name``,
-``(1, 3, H, W)`` image in [0, 1], ``source``) with a ``failed`` list of skipped ``(source, reason)``:
+Every ``--images`` / ``--data`` / ``--names-from`` argument goes through :func:`open_image_set`,
+so all commands accept the same specs with the same errors:
 
-- ``builtin``: scikit-image's sample photographs (``inpaintlab.images.builtin_images``);
-- ``folder``: ``folder_dataset(spec)`` -- a folder or a glob, same rules as ``inpaintlab.images.image_files``;
-- ``hf``: ``hub_dataset(name, split="train", streaming=False, image_column=None, limit=None)`` -- a hub
-  dataset through ``datasets.load_dataset``, with one clear line when offline.
+- ``builtin``: scikit-image's sample photographs (no download);
+- a folder or a glob (``**`` allowed): the same rules as ``inpaintlab.images.image_files``;
+- ``hf:NAME[?split=...&config=...&image_column=...&limit=N&sample=N&seed=S&streaming=1]``: a hub
+  dataset through ``datasets.load_dataset`` (the cache first; offline and absent, one line).
 
-All take ``size=None`` (native size) or an integer (pad to square with blank bands, resize).
+:data:`DATASETS` maps a spec prefix (``builtin``, ``folder``, ``hf``) to an
+:class:`~.source.ImageSource` subclass: names known up front, images decoded on demand
+(``len``, ``[i]``), unreadable items skipped and listed in ``failed``. A new kind of source is
+one module in this package with one ``DATASETS.register`` call; ``NAME:REST`` then reaches it.
 The MISATO-style benchmark builder is :func:`build_misato` (``inpaintlab.datasets.misato``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterable
+import re
+from typing import TYPE_CHECKING
 
 from ..errors import InpaintlabError
+from ..lazy import lazy_exports
 from ..registry import Registry
 
 if TYPE_CHECKING:
-    from .folder import FolderDataset, Item
+    from .source import ImageSource
 
-__all__ = ["DATASETS", "DEFAULT_CLIP", "Item", "FolderDataset", "builtin", "folder_dataset", "hub_dataset", "open_image_set"]
+__all__ = ["DATASETS", "DEFAULT_CLIP", "Item", "ImageSource", "FolderDataset", "HubDataset", "open_image_set",
+           "split_spec", "build_misato", "MisatoConfig"]
 
 # The MISATO builder's CLIP model (see .clip); here so the CLI can show it without importing torch.
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 
-#: name -> factory(**params) -> an iterable of Item with a ``failed`` list
-DATASETS: Registry[Callable[..., Iterable[Item]]] = Registry("dataset")
+
+def _source_class(name: str, item: object) -> None:
+    from .source import ImageSource
+
+    if not (isinstance(item, type) and issubclass(item, ImageSource)):
+        raise TypeError(f"dataset source {name!r}: expected an ImageSource subclass, got {item!r}")
+    if not (item.__doc__ or "").strip():
+        raise TypeError(f"dataset source {name!r}: {item.__qualname__} needs a docstring")
 
 
-@DATASETS.register("builtin")
-def builtin(**options) -> FolderDataset:
-    """scikit-image's sample photographs (no download)."""
-    from .folder import FolderDataset
+#: prefix -> ImageSource subclass; ``cls.from_spec(rest, size=..., pad_color=..., quantize=...)``
+DATASETS: Registry[type] = Registry("dataset source", check=_source_class, packages=("inpaintlab.datasets",))
 
-    return FolderDataset("builtin", **options)
+_PREFIX = re.compile(r"^([a-z][a-z0-9_-]+):(.*)$", re.S)  # two letters at least: never a drive letter
 
 
-@DATASETS.register("folder")
-def folder_dataset(spec: str, **options) -> FolderDataset:  # not `folder`: the submodule would shadow it
-    """The images of a folder (non-recursive) or a glob pattern (``**`` allowed)."""
-    from .folder import FolderDataset
-
-    return FolderDataset(spec, **options)
-
-
-@DATASETS.register("hf")
-def hub_dataset(name: str, **options):  # not named `hf`: the submodule `hf` would shadow it
-    """A Hugging Face hub dataset via ``datasets.load_dataset(name, split=..., streaming=...)``."""
-    from .hf import HubDataset  # imports the datasets library only when asked for
-
-    return HubDataset(name, **options)
+def split_spec(spec: str) -> tuple[str, str]:
+    """``"hf:x?y"`` -> ("hf", "x?y"); ``"builtin"`` -> ("builtin", ""); a folder or glob -> ("folder", spec)."""
+    if spec == "builtin":
+        return "builtin", ""
+    m = _PREFIX.match(spec)
+    if m and m.group(1) in DATASETS:
+        return m.group(1), m.group(2)
+    return "folder", spec
 
 
-def open_image_set(spec: str, **options) -> Iterable[Item]:
-    """An image set from one string: ``builtin``, a folder, a glob, or ``hf:NAME[?key=value&...]``.
-
-    The ``hf:`` form takes :class:`~.hf.HubDataset` options in the query, e.g.
-    ``hf:huggan/wikiart?sample=100&seed=0`` (the RIP paper's 100 random WikiArt images) or
-    ``hf:NAME?split=test&limit=50``.
-    """
-    if not spec.startswith("hf:"):
-        return folder_dataset(spec, **options)
-    from urllib.parse import parse_qsl
-
-    name, _, query = spec[3:].partition("?")
-    params: dict[str, object] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        if key in ("limit", "sample", "seed"):
-            if not value.isdigit():
-                raise InpaintlabError(f"{spec}: {key} must be a whole number, got {value!r}")
-            params[key] = int(value)
-        elif key == "streaming":
-            params[key] = value.lower() in ("1", "true", "yes")
-        elif key in ("split", "image_column", "config"):
-            params[key] = value
-        else:
-            raise InpaintlabError(f"{spec}: unknown option {key!r}; use split, config, image_column, limit, "
-                                  f"sample, seed or streaming")
-    if not name:
-        raise InpaintlabError(f"{spec!r} names no dataset; write hf:OWNER/NAME, e.g. hf:huggan/wikiart")
-    return hub_dataset(name, **params, **options)
+def open_image_set(spec: str, **options) -> "ImageSource":
+    """The image source of one command-line string (see the module docstring); ``options``: size, pad_color, quantize."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise InpaintlabError("no image set given; use 'builtin', a folder, a glob or hf:NAME")
+    kind, rest = split_spec(spec)
+    return DATASETS.get(kind).from_spec(rest, **options)
 
 
-def __getattr__(attr: str):
-    # torch (the folder reader) and the builder (scikit-learn, transformers) on first use only,
-    # so `inpaintlab --help` does not wait for them.
-    if attr in ("FolderDataset", "Item"):
-        from . import folder as folder_module
-
-        return getattr(folder_module, attr)
-    if attr in ("build_misato", "MisatoConfig"):
-        from . import misato
-
-        return getattr(misato, attr)
-    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+# torch (the readers) and the builder (scikit-learn, transformers) on first use only, so that
+# `inpaintlab --help` does not wait for them.
+__getattr__ = lazy_exports(__name__, {"Item": "source", "ImageSource": "source", "FolderDataset": "folder",
+                                      "HubDataset": "hf", "build_misato": "misato", "MisatoConfig": "misato"})

@@ -1,13 +1,13 @@
 """CLIP image embeddings (Radford et al. 2021) for the MISATO builder, through ``transformers``.
 
 ``load_clip_vision(model)`` loads ``CLIPVisionModelWithProjection`` from a Hugging Face hub id
-(through the hub cache; ``local_files_only`` when offline) or from a local folder written by
-``save_pretrained``. The image preprocessing is ours, in torch, so no image-processor code path
-(some of which want torchvision) is involved: it follows CLIP's processor -- resize the short
-side to ``shortest_edge`` (bicubic, antialiased), centre crop ``crop_size``, normalise with
-CLIP's mean / std -- with the values read from the model's ``preprocessor_config.json`` when it
-has one, and CLIP's published defaults (short side and crop = the model's ``image_size``)
-otherwise.
+(the hub cache first, the network only when allowed and reachable: :mod:`inpaintlab.hub`) or
+from a local folder written by ``save_pretrained``. The image preprocessing is ours, in torch,
+so no image-processor code path (some of which want torchvision) is involved: it follows CLIP's
+processor -- resize the short side to ``shortest_edge`` (bicubic, antialiased), centre crop
+``crop_size``, normalise with CLIP's mean / std -- with the values read from the model's
+``preprocessor_config.json`` when it has one, and CLIP's published defaults (short side and
+crop = the model's ``image_size``) otherwise.
 
 The default model is ``openai/clip-vit-large-patch14``: the ASUKA paper says "CLIP visual
 model" without naming one, and ViT-L/14 is the CLIP image encoder most used in that line of work
@@ -27,7 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import hub
 from ..errors import InpaintlabError, MissingWeightsError
+from ..hub import hub_cache_dir, hub_offline  # their home is inpaintlab.hub; kept importable from here
 from . import DEFAULT_CLIP
 
 __all__ = ["DEFAULT_CLIP", "CLIP_MEAN", "CLIP_STD", "ClipVision", "load_clip_vision", "hub_cache_dir", "hub_offline"]
@@ -35,31 +37,6 @@ __all__ = ["DEFAULT_CLIP", "CLIP_MEAN", "CLIP_STD", "ClipVision", "load_clip_vis
 #: CLIP's normalisation constants (OpenAI's preprocessing; also transformers' OPENAI_CLIP_MEAN / _STD).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def hub_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The Hugging Face hub cache folder in use (``HF_HUB_CACHE`` / ``HF_HOME``, default ``~/.cache/huggingface/hub``)."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("HF_HUB_CACHE")
-    if env:
-        return Path(env).expanduser()
-    home = os.environ.get("HF_HOME")
-    if home:
-        return Path(home).expanduser() / "hub"
-    from huggingface_hub import constants
-
-    return Path(constants.HF_HUB_CACHE)
-
-
-def hub_offline() -> bool:
-    """True when the user asked for offline mode (``HF_HUB_OFFLINE``, read now, not at import time)."""
-    value = os.environ.get("HF_HUB_OFFLINE", "")
-    if value.strip().upper() in ("1", "ON", "YES", "TRUE"):
-        return True
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE) and value == ""
 
 
 @dataclass
@@ -159,8 +136,11 @@ def _quiet_transformers():
             logging.enable_progress_bar()
 
 
-def _missing_model_message(model: str, local_files_only: bool, cache: Path, reason: str) -> str:
-    why = "offline mode is on (HF_HUB_OFFLINE=1 or local_files_only)" if local_files_only else f"the download failed: {reason}"
+OFFLINE = "offline mode is on (HF_HUB_OFFLINE=1 or local_files_only)"
+
+
+def _missing_model_message(model: str, why: str, cache: Path) -> str:
+    """One line: the model, the cache it is not in, why it was not downloaded, and what to do."""
     return (f"CLIP model {model!r} is not in the Hugging Face cache {cache} and {why}; run once with network "
             f"access to download it into that cache, or pass a local folder saved with save_pretrained (--clip DIR)")
 
@@ -174,13 +154,17 @@ def load_clip_vision(
 ) -> ClipVision:
     """Load a CLIP image encoder (``CLIPVisionModelWithProjection``) from a hub id or a local folder.
 
-    ``local_files_only=None`` means: only the cache when ``HF_HUB_OFFLINE`` is set, else the hub
-    cache with a download as needed. A missing model is one ``MissingWeightsError`` line naming
-    the model and the cache folder.
+    A hub id follows :func:`inpaintlab.hub.from_cache_or_hub`: the cache first; then a download
+    unless the hub is switched off (``local_files_only=True``, or ``None`` with ``HF_HUB_OFFLINE``)
+    or unreachable. A missing model is one ``MissingWeightsError`` line naming the model and the
+    cache folder.
     """
     from transformers import CLIPVisionModelWithProjection
 
-    offline = hub_offline() if local_files_only is None else bool(local_files_only)
+    def load(source: str, local_only: bool):
+        return CLIPVisionModelWithProjection.from_pretrained(
+            source, local_files_only=local_only, cache_dir=cache_dir, dtype=torch.float32)
+
     local = Path(model).expanduser()
     is_path = local.exists() or model.startswith((".", "/", "~")) or os.sep in model.strip("/").split("/", 1)[-1]
     if is_path and not local.is_dir():
@@ -189,17 +173,26 @@ def load_clip_vision(
     source = str(local) if is_path else model
     try:
         with _quiet_transformers():
-            net = CLIPVisionModelWithProjection.from_pretrained(
-                source, local_files_only=offline, cache_dir=cache_dir, dtype=torch.float32)
+            if is_path:  # a folder: never the network
+                net = load(source, True)
+            else:
+                net = hub.from_cache_or_hub(lambda local_only: load(source, local_only), local_files_only=local_files_only)
+    except hub.HubUnavailable as exc:
+        why = OFFLINE if exc.switched_off else exc.why
+        raise MissingWeightsError(_missing_model_message(model, why, hub_cache_dir(cache_dir))) from None
     except (OSError, ValueError, EnvironmentError) as exc:
         reason = " ".join(str(exc).split())[:160] or type(exc).__name__
         if is_path:
             raise MissingWeightsError(f"CLIP model folder {local} holds no loadable CLIP vision model "
                                       f"(config.json + weights): {reason}") from None
-        raise MissingWeightsError(_missing_model_message(model, offline, hub_cache_dir(cache_dir), reason)) from None
+        raise MissingWeightsError(_missing_model_message(model, f"the download failed: {reason}",
+                                                         hub_cache_dir(cache_dir))) from None
     net.eval().to(device)
     image_size = int(net.config.image_size)
-    pre = _read_preprocessor(source, offline, cache_dir)
+    # The preprocessing config by the same rule: the cache (or the folder), then the hub when allowed.
+    pre = _read_preprocessor(source, True, cache_dir)
+    if not pre and not is_path and hub.network_allowed(local_files_only):
+        pre = _read_preprocessor(source, False, cache_dir)
     mean = tuple(float(v) for v in pre.get("image_mean", CLIP_MEAN))
     std = tuple(float(v) for v in pre.get("image_std", CLIP_STD))
     if len(mean) != 3 or len(std) != 3:

@@ -7,19 +7,17 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from ..cliargs import parse_key_values
+from ..console import note, out, progress
 from ..errors import InpaintlabError
 from . import DEFAULT_CLIP
 
-__all__ = ["datasets_app", "parse_domains"]
+__all__ = ["app", "parse_domains"]
 
-datasets_app = typer.Typer(help="Datasets: image folders, Hugging Face hub datasets, the MISATO benchmark builder.",
+app = typer.Typer(help="Datasets: image folders, Hugging Face hub datasets, the MISATO benchmark builder.",
                            no_args_is_help=True)
 
-_out = Console()
-_err = Console(stderr=True)
 
 
 def parse_domains(items: list[str] | None) -> list[tuple[str, str]]:
@@ -33,19 +31,21 @@ def parse_domains(items: list[str] | None) -> list[tuple[str, str]]:
     return domains
 
 
-@datasets_app.command("list")
+@app.command("list")
 def list_datasets():
-    """The registered dataset kinds."""
+    """The registered image-source kinds: what `--images` / `--names-from` / `--domain` accept."""
     from . import DATASETS
 
-    for name in DATASETS.names():
-        doc = (DATASETS.get(name).__doc__ or "").strip().splitlines()[0]
-        _out.print(f"{name:10s} {doc}", markup=False)
+    for name, cls in DATASETS.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        spec = {"builtin": "builtin", "folder": "DIR or GLOB"}.get(name, f"{name}:...")
+        out.print(f"{spec:14s} {doc}", markup=False)
 
 
-@datasets_app.command("build-misato")
+@app.command("build-misato")
 def build_misato_command(
-    domain: list[str] = typer.Option(..., "--domain", help="NAME=DIR or NAME=GLOB (repeatable; the order seeds the masks)."),
+    domain: list[str] = typer.Option(..., "--domain", help="NAME=SOURCE: a folder, a glob or hf:NAME, as --images "
+                                                            "(repeatable; the order seeds the masks)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder: images/, masks/, manifest.json."),
     per_domain: int = typer.Option(500, help="Images per domain = bisecting k-means clusters (the paper: 500)."),
     clip: str = typer.Option(DEFAULT_CLIP, help="CLIP model: a Hugging Face hub id or a local save_pretrained folder."),
@@ -64,7 +64,8 @@ def build_misato_command(
                        mask_kind=mask_kind, mask_params=parse_key_values(mask_param, "--mask-param"),
                        allow_fewer=allow_fewer, batch_size=batch_size, device=device)
     t0 = time.perf_counter()
-    summary = build_misato(cfg, out_dir, log=lambda m: _err.print(m, soft_wrap=True, markup=False))
+    with progress("CLIP embeddings", "images") as report:
+        summary = build_misato(cfg, out_dir, log=note, progress=report)
     counts = ", ".join(f"{name} {n}" for name, n in summary.counts.items())
-    _out.print(f"MISATO build done in {time.perf_counter() - t0:.1f} s: {counts}; {len(summary.skipped)} unreadable "
+    out.print(f"MISATO build done in {time.perf_counter() - t0:.1f} s: {counts}; {len(summary.skipped)} unreadable "
                f"files skipped; manifest {summary.manifest}", soft_wrap=True, markup=False)

@@ -1,14 +1,17 @@
 """Hugging Face hub datasets through the ``datasets`` library (e.g. ``huggan/wikiart`` for RIP).
 
-``HubDataset(name, split=..., streaming=...)`` calls ``datasets.load_dataset``; online it
-downloads into the ``datasets`` cache (or streams), offline (``HF_HUB_OFFLINE=1`` or no network)
-it works from that cache when the dataset was downloaded before without streaming, and otherwise
-fails with one line naming the dataset, the cache folders and what to do. Streaming always needs
-the network; use it with ``limit`` to take a few images from a large set without downloading it.
+``HubDataset(name, split=..., streaming=...)`` calls ``datasets.load_dataset`` by the rule of
+:mod:`inpaintlab.hub`: first from the ``datasets`` cache alone (a dataset downloaded before
+without streaming; no request), then, when it is not there, from the hub (download, or stream)
+only if the hub is not switched off (``HF_HUB_OFFLINE=1``) and is reachable; otherwise it fails
+at once with one line naming the dataset, the cache folders and what to do. Streaming needs the
+network unless the dataset is cached; use it with ``limit`` to take a few images from a large set
+without downloading it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 from typing import Any, Iterator, Sequence
@@ -16,10 +19,12 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-from ..errors import InpaintlabError
-from ..images import image_from_pil, pad_rgb  # the same decoding rules as image files
-from .clip import hub_cache_dir
-from .folder import Item
+from . import DATASETS
+from .. import hub
+from ..errors import BadImageError, InpaintlabError
+from ..hub import hub_cache_dir
+from ..images import array_from_pil, pad_rgb, shape_image  # the same decoding rules as image files
+from .source import ImageSource, Item
 
 __all__ = ["HubDataset", "detect_image_column"]
 
@@ -35,12 +40,25 @@ def _datasets_cache() -> str:
         return "~/.cache/huggingface/datasets"
 
 
-def _offline_message(name: str, split: str, streaming: bool, exc: BaseException) -> str:
-    reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+def _offline_message(name: str, split: str, streaming: bool, exc: BaseException | str) -> str:
+    reason = " ".join(str(exc).split())[:240] or type(exc).__name__
     stream = " (streaming always needs the network)" if streaming else ""
     return (f"cannot load Hugging Face dataset {name!r} (split {split!r}){stream}: the hub cannot be reached "
             f"or offline mode is on (HF_HUB_OFFLINE=1), and it is not in the local caches {_datasets_cache()} / "
             f"{hub_cache_dir()} ({reason}); run once online without --streaming to cache it, or use a folder of images")
+
+
+@contextlib.contextmanager
+def _quiet_cache_notices():
+    """Hide datasets' warnings that a cache-only load is "using the latest cached version" (we asked for it)."""
+    from datasets.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
 
 
 def detect_image_column(features: dict[str, Any] | None, example: dict[str, Any] | None) -> str:
@@ -76,14 +94,16 @@ def _to_pil(value: Any) -> Image.Image:
     raise ValueError(f"not an image ({type(value).__name__})")
 
 
-class HubDataset:
+@DATASETS.register("hf")
+class HubDataset(ImageSource):
     """Images of a Hugging Face hub dataset, decoded with ``inpaintlab.images``' rules (EXIF, modes, alpha).
 
     ``image_column`` is detected when not given; ``limit`` takes the first N rows; ``sample`` takes
     N rows drawn uniformly without replacement with ``seed`` (the RIP paper's "100 images randomly
     chosen"; not with streaming); ``config`` is the dataset's subset name. Items are named
     ``<split>-<row:06d>`` after their row in the split; unreadable rows are skipped and listed in
-    ``failed`` as ``(name, reason)``.
+    ``failed`` as ``(name, reason)``. Without streaming, items can be read by index (``[i]``,
+    :meth:`read`); a streaming dataset can only be iterated, and needs ``limit`` for its names.
     """
 
     def __init__(self, name: str, *, split: str = "train", streaming: bool = False, image_column: str | None = None,
@@ -95,9 +115,8 @@ class HubDataset:
         if sample is not None and (sample <= 0 or streaming):
             raise InpaintlabError(f"sample must be a positive number of images, without streaming; got {sample}"
                                   f"{' with streaming' if streaming else ''}")
+        super().__init__(size=size, pad_color=pad_rgb(pad_color), quantize=quantize)
         self.name, self.split, self.streaming, self.limit = name, split, streaming, limit
-        self.size, self.pad, self.quantize = size, pad_rgb(pad_color), quantize
-        self.failed: list[tuple[str, str]] = []
         self.data = self._load(config)
         self.image_column = image_column or detect_image_column(self._features(), self._peek())
         columns = self._features() or self._peek() or {}
@@ -111,12 +130,70 @@ class HubDataset:
             self.rows = sorted(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False).tolist())
             self.data = self.data.select(self.rows)
 
+    @classmethod
+    def from_spec(cls, spec: str, **options) -> "HubDataset":
+        """``NAME[?key=value&...]``: ``huggan/wikiart?sample=100&seed=0``, ``NAME?split=test&limit=50``."""
+        from urllib.parse import parse_qsl
+
+        name, _, query = spec.partition("?")
+        params: dict[str, object] = {}
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            if key in ("limit", "sample", "seed"):
+                if not value.isdigit():
+                    raise InpaintlabError(f"hf:{spec}: {key} must be a whole number, got {value!r}")
+                params[key] = int(value)
+            elif key == "streaming":
+                params[key] = value.lower() in ("1", "true", "yes")
+            elif key in ("split", "image_column", "config"):
+                params[key] = value
+            else:
+                raise InpaintlabError(f"hf:{spec}: unknown option {key!r}; use split, config, image_column, limit, "
+                                      f"sample, seed or streaming")
+        if not name:
+            raise InpaintlabError(f"'hf:{spec}' names no dataset; write hf:OWNER/NAME, e.g. hf:huggan/wikiart")
+        return cls(name, **params, **options)
+
+    @property
+    def names(self) -> list[str]:
+        """``<split>-<row:06d>`` of every item that will be read."""
+        return [f"{self.split}-{r:06d}" for r in self._row_numbers()]
+
+    @property
+    def sources(self) -> list[str]:
+        return [f"hf://{self.name}/{self.split}/{r}" for r in self._row_numbers()]
+
+    def _row_numbers(self) -> list[int]:
+        if self.rows is not None:
+            return self.rows[:self.limit]
+        return list(range(len(self)))
+
+    def read(self, i: int) -> np.ndarray:
+        """Item ``i`` decoded (native size); a streaming dataset cannot be read by index."""
+        if self.streaming:
+            raise InpaintlabError(f"Hugging Face dataset {self.name!r} is streamed, so its images can only be read in "
+                                  f"order; drop streaming (it needs a download into the cache) for this command")
+        try:
+            with _to_pil(self.data[i][self.image_column]) as im:
+                return array_from_pil(im, pad_color=self.pad_color)
+        except BadImageError:
+            raise
+        except Exception as exc:  # decoders raise many types on corrupt data; all mean "unreadable"
+            raise BadImageError(f"cannot read image {self.sources[i]}: {exc}") from None
+
     def _load(self, config: str | None):
-        """``datasets.load_dataset``, its connection / cache errors turned into one line."""
+        """``datasets.load_dataset``, the cache first (:func:`inpaintlab.hub.from_cache_or_hub`); errors in one line."""
         import datasets
 
+        def load(local_only: bool):
+            with _quiet_cache_notices() if local_only else contextlib.nullcontext():
+                return datasets.load_dataset(self.name, config, split=self.split, streaming=self.streaming)
+
         try:
-            return datasets.load_dataset(self.name, config, split=self.split, streaming=self.streaming)
+            return hub.from_cache_or_hub(load, final=(datasets.exceptions.DatasetNotFoundError,))
+        except hub.HubUnavailable as exc:
+            # Why the hub was not tried; and what the cache said, unless only "not cached" (a ConnectionError).
+            seen = "" if isinstance(exc.cause, ConnectionError) else f"; from the cache: {exc.reason}"
+            raise InpaintlabError(_offline_message(self.name, self.split, self.streaming, exc.why + seen)) from None
         except datasets.exceptions.DatasetNotFoundError as exc:
             reason = " ".join(str(exc).split())[:200]
             raise InpaintlabError(f"Hugging Face dataset {self.name!r} was not found ({reason}); check the name, "
@@ -154,18 +231,21 @@ class HubDataset:
         return n if self.limit is None else min(n, self.limit)
 
     def __iter__(self) -> Iterator[Item]:
+        if not self.streaming:
+            yield from super().__iter__()
+            return
+        # a stream is read in order, once
         self.failed = []
-        rows = itertools.islice(iter(self.data), self.limit)
-        for position, row in enumerate(rows):
-            index = self.rows[position] if self.rows is not None else position
-            name = f"{self.split}-{index:06d}"
+        for position, row in enumerate(itertools.islice(iter(self.data), self.limit)):
+            name, source = f"{self.split}-{position:06d}", f"hf://{self.name}/{self.split}/{position}"
             try:
                 with _to_pil(row[self.image_column]) as im:
-                    tensor = image_from_pil(im, size=self.size, pad_color=self.pad, quantize=self.quantize)
+                    tensor = shape_image(array_from_pil(im, pad_color=self.pad_color), size=self.size,
+                                         pad_color=self.pad_color, quantize=self.quantize)
             except Exception as exc:  # decoders raise many types on corrupt data; all mean "unreadable"
-                self.failed.append((f"{self.name}:{name}", str(exc).removeprefix("cannot decode image: ")))
+                self.failed.append((source, str(exc).removeprefix("cannot decode image: ")))
                 continue
-            yield Item(name=name, image=tensor, source=f"hf://{self.name}/{self.split}/{index}")
+            yield Item(name=name, image=tensor, source=source)
 
     def __repr__(self) -> str:
         return f"HubDataset({self.name!r}, split={self.split!r}, streaming={self.streaming})"

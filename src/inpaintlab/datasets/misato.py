@@ -42,10 +42,12 @@ import torch
 
 from ..atomic import atomic_write
 from ..errors import InpaintlabError
-from ..images import read_image, resize, save_image, save_mask, to_tensor
+from ..images import resize, save_image, save_mask, to_tensor
 from ..runs import check_compatible, versions
 from .clip import DEFAULT_CLIP, load_clip_vision
+from . import open_image_set
 from .folder import FolderDataset
+from .source import ImageSource
 
 __all__ = ["MisatoConfig", "BuildSummary", "build_misato", "select_representatives", "centre_crop",
            "mask_rng", "Embed"]
@@ -109,16 +111,10 @@ def validate(cfg: MisatoConfig) -> None:
 
 
 def make_mask_generator(kind: str, params: dict[str, Any]):
-    """``MASKS.get(kind)(**params)``; a wrong parameter is one line naming the kind."""
-    from ..masks import MASKS
+    """The mask generator ``kind`` with ``params`` checked against its typed signature (one line if wrong)."""
+    from ..masks.base import make_generator
 
-    factory = MASKS.get(kind)
-    try:
-        return factory(**params)
-    except InpaintlabError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise InpaintlabError(f"mask kind {kind!r} rejects parameters {params}: {exc}") from None
+    return make_generator(kind, **params)
 
 
 def mask_rng(seed: int, domain_index: int, i: int) -> np.random.Generator:
@@ -131,8 +127,12 @@ def mask_rng(seed: int, domain_index: int, i: int) -> np.random.Generator:
 
 
 def _config_record(cfg: MisatoConfig) -> dict[str, Any]:
+    from ..masks.base import resolved_params
+
     record = asdict(cfg)
     record["domains"] = [[name, spec] for name, spec in cfg.domains]
+    # typed, defaults included: "16" on the command line and 16 from Python are one build
+    record["mask_params"] = resolved_params(cfg.mask_kind, cfg.mask_params)
     return record
 
 
@@ -172,10 +172,10 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 # steps
 
 
-def embed_domain(dataset: FolderDataset, embed: Embed, batch_size: int,
+def embed_domain(dataset: ImageSource, embed: Embed, batch_size: int,
                  advance: Callable[[int], None] = lambda n: None) -> tuple[list[int], np.ndarray, list[tuple[str, str]]]:
-    """Embed every readable image of ``dataset`` in batches: (file indices, float32 (N, D), skipped)."""
-    index_of = {str(p): k for k, p in enumerate(dataset.paths)}
+    """Embed every readable image of ``dataset`` in batches: (item indices, float32 (N, D), skipped)."""
+    index_of = {s: k for k, s in enumerate(dataset.sources)}
     kept: list[int] = []
     chunks: list[np.ndarray] = []
     batch: list[torch.Tensor] = []
@@ -239,14 +239,6 @@ def centre_crop(image: np.ndarray) -> np.ndarray:
     return image[top:top + s, left:left + s]
 
 
-def _progress_bar(enabled: bool):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True), disable=not enabled)
-
-
 def _cached_embeddings(path: Path, clip: str, sources: list[str]) -> tuple[list[int], np.ndarray, list] | None:
     """Embeddings saved by an earlier run of the same build, or None."""
     if not path.is_file():
@@ -270,9 +262,9 @@ def _save_embeddings(path: Path, clip: str, sources: list[str], kept: list[int],
     atomic_write(path, write)
 
 
-def write_item(source: Path, name: str, out: Path, domain: str, size: int, hole: np.ndarray) -> dict[str, str]:
-    """Centre crop + resize the source image, save it and its mask; return the relative file names."""
-    image = resize(centre_crop(read_image(source)), size)
+def write_item(source: np.ndarray, name: str, out: Path, domain: str, size: int, hole: np.ndarray) -> dict[str, str]:
+    """Centre crop + resize the source image (HxWx3, native size), save it and its mask; return the relative names."""
+    image = resize(centre_crop(source), size)
     rel_image = Path("images") / domain / f"{name}.png"
     rel_mask = Path("masks") / domain / f"{name}.png"
     save_image(out / rel_image, to_tensor(image))
@@ -292,24 +284,31 @@ def draw_mask(generate, size: int, rng: np.random.Generator, kind: str) -> np.nd
 # the build
 
 
-def build_misato(cfg: MisatoConfig, out: str | Path, *, embed: Embed | None = None, progress: bool = True,
+def source_ids(dataset: ImageSource) -> list[str]:
+    """Each item's source as recorded in the manifest: absolute paths for files, the source itself otherwise."""
+    return [str(Path(s).resolve()) if isinstance(dataset, FolderDataset) else s for s in dataset.sources]
+
+
+def build_misato(cfg: MisatoConfig, out: str | Path, *, embed: Embed | None = None,
+                 progress: Callable[[int, int], None] | None = None,
                  log: Callable[[str], None] = lambda message: None) -> BuildSummary:
     """Build a MISATO-style benchmark into ``out`` (see the module docstring for the steps).
 
     ``embed`` replaces the CLIP encoder (for tests or other features); the default loads
-    ``cfg.clip`` with :func:`load_clip_vision` on ``cfg.device``.
+    ``cfg.clip`` with :func:`load_clip_vision` on ``cfg.device``. ``progress(done, total)``
+    counts the images embedded over all domains.
     """
     out = Path(out)
     # 1. settings, mask generator and source files: every input error before any work
     validate(cfg)
     generate = make_mask_generator(cfg.mask_kind, cfg.mask_params)
-    datasets = [FolderDataset(spec, size=None) for _, spec in cfg.domains]
+    datasets = [open_image_set(spec, size=None) for _, spec in cfg.domains]
     for (name, spec), ds in zip(cfg.domains, datasets):
         if len(ds) < cfg.per_domain and not cfg.allow_fewer:
-            raise InpaintlabError(f"domain {name!r} has {len(ds)} image files in {spec}, fewer than "
+            raise InpaintlabError(f"domain {name!r} has {len(ds)} images in {spec}, fewer than "
                                   f"--per-domain {cfg.per_domain}; add images, lower --per-domain, or --allow-fewer")
     config = _config_record(cfg)
-    sources = {name: [str(p.resolve()) for p in ds.paths] for (name, _), ds in zip(cfg.domains, datasets)}
+    sources = {name: source_ids(ds) for (name, _), ds in zip(cfg.domains, datasets)}
     prepare_out(out, config, sources)
     if embed is None:
         embed = load_clip_vision(cfg.clip, device=cfg.device)  # a missing model fails before anything is written
@@ -321,16 +320,24 @@ def build_misato(cfg: MisatoConfig, out: str | Path, *, embed: Embed | None = No
 
     # 2. embeddings per domain
     embedded = []
-    with _progress_bar(progress) as bar:
-        for (name, _), ds in zip(cfg.domains, datasets):
-            cache = out / "embeddings" / f"{name}.npz"
-            hit = _cached_embeddings(cache, cache_key, sources[name]) if cache_key else None
-            if hit is None:
-                task = bar.add_task(f"CLIP {name}", total=len(ds))
-                hit = embed_domain(ds, embed, cfg.batch_size, lambda n, t=task: bar.advance(t, n))
-                if cache_key:
-                    _save_embeddings(cache, cache_key, sources[name], *hit)
-            embedded.append(hit)
+    total, done = sum(len(ds) for ds in datasets), 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(done, total)
+
+    for (name, _), ds in zip(cfg.domains, datasets):
+        cache = out / "embeddings" / f"{name}.npz"
+        hit = _cached_embeddings(cache, cache_key, sources[name]) if cache_key else None
+        if hit is None:
+            hit = embed_domain(ds, embed, cfg.batch_size, advance)
+            if cache_key:
+                _save_embeddings(cache, cache_key, sources[name], *hit)
+        else:
+            advance(len(ds))
+        embedded.append(hit)
 
     # 3. clusters and representatives of every domain (all count checks before any image is written)
     selections = []
@@ -356,7 +363,7 @@ def build_misato(cfg: MisatoConfig, out: str | Path, *, embed: Embed | None = No
         for i, (row, cluster, cluster_size, distance) in enumerate(picks):
             k = kept[row]
             hole = draw_mask(generate, cfg.size, mask_rng(cfg.seed, d, i), cfg.mask_kind)
-            files = write_item(ds.paths[k], ds.names[k], out, name, cfg.size, hole)
+            files = write_item(ds.read(k), ds.names[k], out, name, cfg.size, hole)
             items.append({"domain": name, "name": ds.names[k], **files, "source": sources[name][k],
                           "cluster": cluster, "cluster_size": cluster_size, "distance": distance,
                           "hole_ratio": float(hole.mean())})

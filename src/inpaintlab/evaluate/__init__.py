@@ -1,6 +1,6 @@
 """Benchmark evaluation: images x masks x (inpainter | results) x metrics -> SQLite rows and the papers' tables."""
 
-from importlib import import_module
+from ..lazy import lazy_exports
 
 from .config import DEFAULT_METRICS, MIN_BUCKET_IMAGES, EvalConfig
 
@@ -13,7 +13,4 @@ __all__ = ["EvalConfig", "EvalRun", "EvalSummary", "pair_files", "build_table", 
            "Bucket", "SCHEMES", "OVERALL", "DEFAULT_METRICS", "MIN_BUCKET_IMAGES"]
 
 
-def __getattr__(attr: str):
-    if attr in _LAZY:
-        return getattr(import_module(f".{_LAZY[attr]}", __name__), attr)
-    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

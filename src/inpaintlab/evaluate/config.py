@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,13 @@ class EvalConfig:
     batch_size: int = 8
     device: str = "cpu"
 
+    def __post_init__(self):
+        # one spelling per folder ("imgs/" and "imgs" are one evaluation): the resolved files are compared too
+        for key in ("images", "masks", "results"):
+            value = getattr(self, key)
+            if value and not value.startswith("hf:") and value != "builtin":
+                setattr(self, key, os.path.normpath(value))
+
 
 RUNTIME_KEYS = frozenset({"batch_size", "device"})
 #: lists whose order never changes a result (a resume with another order is the same run)
@@ -42,7 +50,14 @@ UNORDERED_KEYS = frozenset({"metrics"})
 
 
 def validate(cfg: EvalConfig) -> None:
-    """Reject impossible settings early, one line each."""
+    """Reject impossible settings early, one line each (before anything is loaded or written)."""
+    from ..devices import resolve_device
+    from ..inpainters import COMPOSITORS
+
+    resolve_device(cfg.device)
+    COMPOSITORS.get(cfg.compositing)
+    if cfg.seed < 0 or cfg.seed >= 2**63:
+        raise InpaintlabError(f"--seed must be in 0 to 2**63 - 1, got {cfg.seed}")
     if (cfg.results is None) == (cfg.model is None):
         raise InpaintlabError("give exactly one of --results DIR (score existing results) or --model NAME (run it)")
     if cfg.model is None and cfg.model_options:

@@ -24,10 +24,15 @@ import numpy as np
 import torch
 
 from ..errors import BadMaskError, InpaintlabError, MissingWeightsError
-from ..images import image_files, load_mask, pad_to_square, read_image, resize, save_image, to_tensor
+from ..datasets import open_image_set
+from ..datasets.folder import FolderDataset
+from ..datasets.source import ImageSource
+from ..images import (image_files, split_unencodable, load_mask, pad_to_square, quantize, quantize_array, read_image, resize,
+                      save_image, to_tensor)
 from ..metrics import build_metric, parse_metric_spec
 from ..metrics.base import Metric
-from ..runs import check_compatible, metrics_for_run, read_record, versions, write_record
+from ..runs import check_compatible, metrics_for_run, open_run_folder, read_record, versions, write_record
+from ..store import disk_full_is_one_line
 from .config import RUNTIME_KEYS, UNORDERED_KEYS, EvalConfig, validate
 from .dataset import DatasetMetrics
 from .store import EvalStore
@@ -37,14 +42,15 @@ RESULTS_DIR = "results"
 
 @dataclass
 class Pair:
-    """One evaluation item: an image, its mask and (with ``--results``) its result, by stem."""
+    """One evaluation item: an image of the image source, its mask and (with ``--results``) its result, by name."""
 
     name: str
-    image: Path
+    image: str  # the image's source (a path, or hf://...)
     mask: Path
     result: Path | None = None
     hole_pixels: int = 0
     pixels: int = 0
+    index: int = 0  # the image's index in the image source
 
 
 def _few(names: list[str], k: int = 3) -> str:
@@ -52,32 +58,51 @@ def _few(names: list[str], k: int = 3) -> str:
     return shown + (f" and {len(names) - k} more" if len(names) > k else "")
 
 
-def _by_stem(spec: str, what: str) -> dict[str, Path]:
-    files = image_files(spec)
-    stems: dict[str, Path] = {}
-    for f in files:
-        if f.stem in stems:
-            raise InpaintlabError(f"{what} {stems[f.stem].name} and {f.name} share the stem {f.stem!r}; "
+def _stem_names(paths: list[Path], what: str) -> list[str]:
+    """Each file's stem; two files with one stem cannot be paired, so that is one error naming them."""
+    seen: dict[str, Path] = {}
+    for f in paths:
+        if f.stem in seen:
+            raise InpaintlabError(f"{what} {seen[f.stem].name} and {f.name} share the stem {f.stem!r}; "
                                   f"files are paired by stem, so keep one")
-        stems[f.stem] = f
-    return stems
+        seen[f.stem] = f
+    return [f.stem for f in paths]
 
 
-def pair_files(images: str, masks: str, results: str | None = None) -> list[Pair]:
-    """Pair image, mask (and result) files by stem; any unpaired file is one error listing them."""
-    im, ma = _by_stem(images, "images"), _by_stem(masks, "masks")
-    re = _by_stem(results, "results") if results is not None else None
+def _by_stem(spec: str, what: str, skipped: list[tuple[str, str]]) -> dict[str, Path]:
+    files, bad = split_unencodable(image_files(spec))
+    skipped.extend(bad)
+    return dict(zip(_stem_names(files, what), files))
+
+
+def pair_sources(images: ImageSource, masks: str, results: str | None = None) -> tuple[list[Pair], list[tuple[str, str]]]:
+    """Pair the image source's items with mask (and result) files by name; unpaired files are one error listing them.
+
+    Returns the pairs and the files skipped because their names are not UTF-8 (no run can store them).
+    """
+    skipped = list(images.skipped)
+    names = _stem_names(images.paths, "images") if isinstance(images, FolderDataset) else list(images.names)
+    im = {n: i for i, n in enumerate(names)}
+    ma = _by_stem(masks, "masks", skipped)
+    re = _by_stem(results, "results", skipped) if results is not None else None
     sets = {"images": set(im), "masks": set(ma)} | ({"results": set(re)} if re is not None else {})
     common = set.intersection(*sets.values())
     problems = []
-    for what, names in sets.items():
-        extra = sorted(names - common)
+    for what, found in sets.items():
+        extra = sorted(found - common)
         if extra:
             others = " or ".join(k for k in sets if k != what)
             problems.append(f"{len(extra)} {what} without {others} ({_few(extra)})")
     if problems:
         raise InpaintlabError(f"unpaired files (paired by file stem): {'; '.join(problems)}")
-    return [Pair(n, im[n], ma[n], re[n] if re is not None else None) for n in sorted(common)]
+    pairs = [Pair(n, images.sources[im[n]], ma[n], re[n] if re is not None else None, index=im[n])
+             for n in sorted(common)]
+    return pairs, skipped
+
+
+def pair_files(images: str, masks: str, results: str | None = None) -> list[Pair]:
+    """Pair the images of ``images`` (any image-source spec) with mask (and result) files by name."""
+    return pair_sources(open_image_set(images, size=None), masks, results)[0]
 
 
 def resize_hole(hole: np.ndarray, size: int) -> np.ndarray:
@@ -124,11 +149,6 @@ def image_generator(seed: int, name: str) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
-def quantize(images: torch.Tensor) -> torch.Tensor:
-    """Round to the 8-bit grid, as the saved result file holds."""
-    return torch.round(images.clamp(0, 1) * 255) / 255
-
-
 @dataclass
 class EvalSummary:
     out: Path
@@ -168,7 +188,10 @@ class EvalRun:
             from ..inpainters import load_inpainter
 
             inpainter = load_inpainter(cfg.model, compositing=cfg.compositing, **cfg.model_options)
-        pairs = pair_files(cfg.images, cfg.masks, cfg.results)
+        self.images = open_image_set(cfg.images, size=None, pad_color=cfg.pad_color)
+        pairs, skipped_files = pair_sources(self.images, cfg.masks, cfg.results)
+        for path, why in skipped_files:
+            self.log(f"skipped {path}: {why}")
         for p in pairs:
             hole = load_hole(p, cfg)
             p.hole_pixels, p.pixels = int(hole.sum()), hole.numel()
@@ -180,30 +203,35 @@ class EvalRun:
             "files": [[p.name, str(p.image), str(p.mask), str(p.result) if p.result else None] for p in pairs],
             "versions": versions(),
         }
-        path = self.out / "config.json"
-        saved = read_record(path)
-        if saved is not None:
-            check_compatible(saved, record, self.out, runtime_keys=RUNTIME_KEYS, inputs_key="files", what="an evaluation",
-                             unordered=UNORDERED_KEYS)
-        metrics, skipped = metrics_for_run(record, saved, cfg.metrics, self._load_metrics, self.out)
-        for name, why in skipped.items():
-            self.log(f"skipping metric {name}: {why}")
-        self.out.mkdir(parents=True, exist_ok=True)
-        write_record(path, record)
+        self.lock = open_run_folder(self.out, "an evaluation")
+        try:
+            path = self.out / "config.json"
+            saved = read_record(path)
+            if saved is not None:
+                check_compatible(saved, record, self.out, runtime_keys=RUNTIME_KEYS, inputs_key="files",
+                                 what="an evaluation", unordered=UNORDERED_KEYS)
+            metrics, skipped = metrics_for_run(record, saved, cfg.metrics, self._load_metrics, self.out)
+            for name, why in skipped.items():
+                self.log(f"skipping metric {name}: {why}")
+            write_record(path, record)
+        except BaseException:
+            self.lock.release()
+            raise
         self.pairs, self.metrics, self.skipped, self.inpainter = pairs, metrics, skipped, inpainter
 
     # 4. per-image metrics --------------------------------------------------------------------
-    def _read(self, path: Path) -> tuple[torch.Tensor, tuple[int, int]]:
-        """An image file as (1,3,H,W) at the evaluation size (8-bit grid), and its native (H, W)."""
-        arr = read_image(path, pad_color=self.cfg.pad_color)
+    def _read(self, path: Path | None, index: int = 0) -> tuple[torch.Tensor, tuple[int, int]]:
+        """An image file (or, for None, item ``index`` of the image source) as (1,3,H,W) at the evaluation
+        size (8-bit grid), and its native (H, W)."""
+        arr = read_image(path, pad_color=self.cfg.pad_color) if path is not None else self.images.read(index)
         native = arr.shape[:2]
         if self.cfg.size is not None:
             arr = resize(pad_to_square(arr, self.cfg.pad_color), self.cfg.size)
-        arr = np.round(arr * np.float32(255)) / np.float32(255)
+        arr = quantize_array(arr)
         return to_tensor(arr), native
 
     def _load_reference(self, p: Pair) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
-        x, native = self._read(p.image)
+        x, native = self._read(None, p.index)
         return x, load_hole(p, self.cfg, native), native
 
     def _load_result(self, p: Pair, native: tuple[int, int]) -> torch.Tensor:
@@ -281,26 +309,29 @@ class EvalRun:
             self.prepare()
         self.timings = {"inpaint": 0.0, "metrics": 0.0}
         t0 = time.perf_counter()
-        with EvalStore(self.out / "results.sqlite") as store:
-            scored = store.scored()
-            todo = [p for p in self.pairs if p.name not in scored]
-            done = len(self.pairs) - len(todo)
-            dataset = DatasetMetrics(self.metrics, self.pairs, self.cfg.min_bucket_images, store.dataset_done(),
-                                     self.cfg.device)
-            if self.progress:
-                self.progress(done, len(self.pairs))
-            for batch in self._iter_batches(todo):
-                self._score_batch(batch, store, dataset)
-                done += len(batch)
+        try:
+            with disk_full_is_one_line(self.out, "evaluation"), EvalStore(self.out / "results.sqlite") as store:
+                scored = store.scored()
+                todo = [p for p in self.pairs if p.name not in scored]
+                done = len(self.pairs) - len(todo)
+                dataset = DatasetMetrics(self.metrics, self.pairs, self.cfg.min_bucket_images, store.dataset_done(),
+                                         self.cfg.device)
                 if self.progress:
                     self.progress(done, len(self.pairs))
-            dataset_rows = self._dataset_metrics(store, dataset)
-        self.timings["total"] = time.perf_counter() - t0
-        from .tables import write_tables
+                for batch in self._iter_batches(todo):
+                    self._score_batch(batch, store, dataset)
+                    done += len(batch)
+                    if self.progress:
+                        self.progress(done, len(self.pairs))
+                dataset_rows = self._dataset_metrics(store, dataset)
+                self.timings["total"] = time.perf_counter() - t0
+                from .tables import write_tables
 
-        write_tables(self.out)
+                write_tables(self.out)
+        finally:
+            self.lock.release()
         return EvalSummary(self.out, len(self.pairs), len(scored), list(self.metrics), self.skipped, dataset_rows,
                            self.timings)
 
 
-__all__ = ["EvalRun", "EvalSummary", "Pair", "pair_files", "resize_hole", "image_generator", "RESULTS_DIR"]
+__all__ = ["EvalRun", "EvalSummary", "Pair", "pair_files", "pair_sources", "resize_hole", "image_generator", "RESULTS_DIR"]

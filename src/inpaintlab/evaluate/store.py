@@ -10,12 +10,13 @@ images scored before.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
+
+from ..store import SqliteStore, read_only
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
@@ -46,26 +47,11 @@ def _blob(v: np.ndarray) -> bytes:
     return np.ascontiguousarray(v, FEATURE_DTYPE).reshape(-1).tobytes()
 
 
-class EvalStore:
-    """An evaluation's ``results.sqlite``."""
+class EvalStore(SqliteStore):
+    """An evaluation's ``results.sqlite`` (see :class:`~inpaintlab.store.SqliteStore`)."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.con = sqlite3.connect(self.path)
-        self.con.execute("PRAGMA journal_mode=WAL")  # a killed process loses at most the open batch
-        self.con.execute("PRAGMA synchronous=NORMAL")
-        self.con.executescript(SCHEMA)
-        self.con.commit()
-
-    def close(self) -> None:
-        self.con.execute("PRAGMA journal_mode=DELETE")  # one self-contained file for readers and copies
-        self.con.close()
-
-    def __enter__(self) -> "EvalStore":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    SCHEMA = SCHEMA
+    TABLES = ("images", "metrics", "dataset_metrics")
 
     def scored(self) -> set[str]:
         """Images whose batch was committed."""
@@ -103,16 +89,13 @@ class EvalStore:
 
 
 def read_frames(path: str | Path) -> dict[str, pd.DataFrame]:
-    """The three tables of a results database (read-only), sorted by key."""
-    con = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
-    try:
+    """The three tables of a results database (read-only, checked), sorted by key."""
+    with read_only(path, EvalStore.TABLES, "evaluation results database") as con:
         return {
             "images": pd.read_sql_query("SELECT * FROM images ORDER BY image", con),
             "metrics": pd.read_sql_query("SELECT * FROM metrics ORDER BY image, metric", con),
             "dataset_metrics": pd.read_sql_query("SELECT * FROM dataset_metrics ORDER BY bucket, metric", con),
         }
-    finally:
-        con.close()
 
 
 __all__ = ["EvalStore", "read_frames", "SCHEMA"]

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import InpaintlabError
+from ..images import to_uint8
 from ..options import NoOptions, check_specs, parse_options, specs_of
 from ..registry import Registry, subclass_of
 
@@ -103,7 +104,7 @@ class NumpyBackend(Backend):
 
 def to_uint8_hwc(image: torch.Tensor) -> np.ndarray:
     """(3,H,W) float [0,1] -> HxWx3 uint8, rounding to nearest as a saved image would."""
-    arr = image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8)
+    arr = to_uint8(image.detach().float())
     return arr.permute(1, 2, 0).cpu().numpy()
 
 

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..images import to_uint8
 from ..registry import Registry
 
 Compositor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -70,4 +71,4 @@ def composite_poisson(images: torch.Tensor, result: torch.Tensor, hole: torch.Te
 
 
 def _u8(image: torch.Tensor) -> np.ndarray:
-    return image.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy().copy()
+    return to_uint8(image).permute(1, 2, 0).cpu().numpy().copy()

@@ -42,19 +42,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import hub
 from ..errors import InpaintlabError, MissingWeightsError
+from ..hub import hub_offline, hub_reachable, is_local_path  # noqa: F401 - their home is inpaintlab.hub
 from ..options import option
 from .base import INPAINTERS, Backend, Generators, Requirements, per_sample_generators
 from .blended import BlendedSample, encode_known, latent_hole, sample_blended
@@ -138,39 +137,11 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return DTYPES[dtype]
 
 
-def hub_offline() -> bool:
-    """True when the user switched the Hugging Face hub off (HF_HUB_OFFLINE)."""
-    from huggingface_hub import constants
-
-    env = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-    return env or bool(constants.HF_HUB_OFFLINE)
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to the hub endpoint opens within ``timeout`` seconds."""
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    try:
-        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def is_local_path(model_path: str) -> bool:
-    """A local folder, or something that can only be meant as one (absolute, ./, ~, a/b/c)."""
-    p = Path(model_path).expanduser()
-    return p.exists() or p.is_absolute() or model_path.startswith((".", "~")) or model_path.count("/") != 1
-
-
 def missing_model_message(repo: str, why: str) -> str:
     """One line: which repo, where it was looked for, and how to get it."""
-    from huggingface_hub import constants
-
     # "owner/name" is a repo id unless such a folder exists; say so, in case a folder was meant
     folder = f" (nor is there a local folder {repo})" if repo.count("/") == 1 else ""
-    return (f"Stable Diffusion model {repo!r} is not in the Hugging Face cache {constants.HF_HUB_CACHE}{folder} and "
+    return (f"Stable Diffusion model {repo!r} is not in the Hugging Face cache {hub.hub_cache_dir()}{folder} and "
             f"{why}; download it on a machine with internet (`hf download {repo}`, then copy the cache, or set HF_HOME), "
             f"or pass --option model_path=/path/to/a/saved/pipeline")
 
@@ -214,7 +185,8 @@ _FLOAT32_NOTICE_FILTER = _EmptyFloat32Notice()
 def load_pipeline(pipeline: str, opts: DiffusionOptions, device: torch.device, dtype: torch.dtype):
     """``<pipeline>.from_pretrained`` from a local folder or the hub cache (downloading only when online).
 
-    ``local_files_only=None`` (auto) tries the cache first, then the hub if it is switched on
+    A hub repo follows :func:`inpaintlab.hub.from_cache_or_hub`: the cache first, then the hub
+    only if it is not switched off (``local_files_only=True``, or ``None`` with HF_HUB_OFFLINE)
     and reachable; a missing model is one :class:`MissingWeightsError` line naming the cache.
     """
     import diffusers
@@ -240,18 +212,17 @@ def load_pipeline(pipeline: str, opts: DiffusionOptions, device: torch.device, d
 
 
 def _load_from_hub(cls, repo: str, kwargs: dict, local_files_only: bool | None):
-    """Cache first; the network only when allowed and reachable."""
+    """Cache first; the network only when allowed and reachable (the rule of :mod:`inpaintlab.hub`)."""
     with quiet_diffusers():
-        if local_files_only is True or (local_files_only is None and hub_offline()):
-            return _from_pretrained(cls, repo, kwargs, local_files_only=True, repo=repo,
-                                    why="the hub is switched off (local_files_only / HF_HUB_OFFLINE)")
-        if local_files_only is None:
-            try:
-                return cls.from_pretrained(repo, local_files_only=True, **kwargs)
-            except (OSError, ValueError):
-                if not hub_reachable():
-                    raise MissingWeightsError(missing_model_message(repo, "the hub is unreachable")) from None
-        return _from_pretrained(cls, repo, kwargs, local_files_only=False, repo=repo, why="the download failed")
+        try:
+            return hub.from_cache_or_hub(
+                lambda local_only: cls.from_pretrained(repo, local_files_only=local_only, **kwargs),
+                local_files_only=local_files_only)
+        except hub.HubUnavailable as e:
+            raise MissingWeightsError(missing_model_message(repo, e.why)) from None
+        except (OSError, ValueError) as e:
+            first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            raise MissingWeightsError(missing_model_message(repo, f"the download failed ({first})")) from None
 
 
 def _from_pretrained(cls, src: str, kwargs: dict, *, local_files_only: bool, repo: str, why: str = ""):

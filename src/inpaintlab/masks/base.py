@@ -8,12 +8,24 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InpaintlabError
+from ..options import NO_DEFAULT, OptionError, check_specs, parse_values, specs_of_signature
 from ..registry import Registry
 
 MaskGenerator = Callable[[int, int, np.random.Generator], np.ndarray]
 
-#: name -> factory(**params) -> MaskGenerator; ``generate(height, width, rng)`` returns HxW float32, 1 = hole
-MASKS: Registry[Callable[..., MaskGenerator]] = Registry("mask generator")
+def _typed_factory(name: str, factory: object) -> None:
+    """A mask kind is a documented callable whose parameters are typed keywords with defaults."""
+    if not callable(factory):
+        raise TypeError(f"mask generator {name!r}: expected a factory function, got {factory!r}")
+    if not (getattr(factory, "__doc__", None) or "").strip():
+        raise TypeError(f"mask generator {name!r}: the factory needs a docstring (its first line is its description)")
+    check_specs(f"mask generator {name!r}", specs_of_signature(factory), need_help=False)
+
+
+#: name -> factory(**params) -> MaskGenerator; ``generate(height, width, rng)`` returns HxW float32, 1 = hole.
+#: Modules of this package register on the registry's first look-up.
+MASKS: Registry[Callable[..., MaskGenerator]] = Registry("mask generator", check=_typed_factory,
+                                                         packages=("inpaintlab.masks",))
 
 
 class MaskParamError(InpaintlabError):
@@ -74,9 +86,8 @@ def with_hole_ratio(generator: MaskGenerator, lo: float, hi: float, max_tries: i
 
 def factory_params(name: str) -> dict[str, object]:
     """The keyword parameters of the factory registered as ``name``, with their defaults."""
-    sig = inspect.signature(MASKS.get(name))
-    return {p.name: (None if p.default is inspect.Parameter.empty else p.default)
-            for p in sig.parameters.values() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return {k: (None if spec.default is NO_DEFAULT else spec.default)
+            for k, spec in specs_of_signature(MASKS.get(name)).items()}
 
 
 def accepts_any(name: str) -> bool:
@@ -85,16 +96,35 @@ def accepts_any(name: str) -> bool:
 
 
 def make_generator(name: str, **params) -> MaskGenerator:
-    """``MASKS.get(name)(**params)`` with unknown parameter names reported as one line."""
+    """``MASKS.get(name)(**params)`` with parameters typed by the factory's signature, checked once.
+
+    Values may be command-line strings (``"0.3"``) or Python values; an unknown name, a wrong type
+    or a non-finite number is one :class:`MaskParamError` line. Extra parameters of a factory
+    that takes ``**params`` (``bucket``) are passed on as given, for the kind it wraps to check.
+    """
     factory = MASKS.get(name)
-    if not accepts_any(name):
-        known = factory_params(name)
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            listing = ", ".join(f"{k}={v}" for k, v in known.items()) or "none"
-            raise MaskParamError(f"mask generator {name!r} has no parameter {', '.join(unknown)}; "
-                                 f"its parameters (defaults): {listing}")
-    return factory(**params)
+    specs = specs_of_signature(factory)
+    extra = {k: v for k, v in params.items() if k not in specs} if accepts_any(name) else {}
+    try:
+        typed = parse_values(specs, {k: v for k, v in params.items() if k not in extra},
+                             f"mask generator {name!r}", flag="--param", noun="parameter")
+    except OptionError as e:
+        raise MaskParamError(str(e)) from None
+    try:
+        return factory(**typed, **extra)
+    except MaskParamError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise MaskParamError(f"mask generator {name!r}: {str(e).splitlines()[0]}") from None
+
+
+def resolved_params(name: str, params: dict[str, object]) -> dict[str, object]:
+    """Every typed parameter of kind ``name`` with defaults filled in, plus extra ones passed on (``bucket``)."""
+    specs = specs_of_signature(MASKS.get(name))
+    given = parse_values(specs, {k: v for k, v in params.items() if k in specs}, f"mask generator {name!r}", "--param",
+                         "parameter")
+    extra = {k: v for k, v in params.items() if k not in specs}
+    return {k: given.get(k, None if s.default is NO_DEFAULT else s.default) for k, s in specs.items()} | extra
 
 
 def make_rng(seed: int, index: int) -> np.random.Generator:

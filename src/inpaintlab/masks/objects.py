@@ -12,7 +12,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from .base import MASKS, MaskGenerator, MaskParamError, check
 
@@ -29,19 +28,23 @@ class ObjectShape:
 
 
 def read_object(path: Path) -> ObjectShape | None:
-    """A segmentation mask file as one object: pixels above half the file's maximum (0/1 or 0/255 files)."""
+    """A binary segmentation mask file as one object (white or 1 = object); None when it is empty.
+
+    Files are read as hole masks are (``inpaintlab.images.load_mask``): two levels only, so a
+    photograph or a blurred mask in the folder is refused, naming it, instead of being thresholded.
+    """
+    from ..errors import BadMaskError
+    from ..images import load_mask
+
     try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("L"))
-    except Exception as exc:  # decoders raise many types on corrupt data
-        raise MaskParamError(f"cannot read object mask {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-    peak = int(arr.max())
-    if peak == 0:
+        obj = load_mask(path)[0, 0].numpy() > 0.5
+    except BadMaskError as exc:
+        raise MaskParamError(f"object masks must be binary images (white or 1 = object): {exc}") from None
+    if not obj.any():
         return None
-    obj = arr > peak / 2
     rows, cols = np.flatnonzero(obj.any(1)), np.flatnonzero(obj.any(0))
     crop = obj[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    return ObjectShape(np.ascontiguousarray(crop), arr.shape, path.name)
+    return ObjectShape(np.ascontiguousarray(crop), obj.shape, path.name)
 
 
 def load_objects(folder: str | Path) -> list[ObjectShape]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -15,8 +14,10 @@ from PIL import Image  # noqa: E402
 
 from ..atomic import atomic_write  # noqa: E402
 from ..errors import InpaintlabError  # noqa: E402
+from ..registry import Registry, callable_item  # noqa: E402
 from ..rip.engine import safe_name  # noqa: E402
 from ..rip.store import open_readonly  # noqa: E402
+from ..runs import read_record  # noqa: E402
 
 #: Preferred metric for the per-seed figure: the paper uses VGG for Fig. 13 (fewest outliers).
 SEED_METRIC_PREFERENCE = ("lpips-vgg", "lpips-alex", "lpips-squeeze", "ssim", "psnr")
@@ -29,13 +30,10 @@ def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     if not cfg_path.exists() or not db_path.exists():
         raise InpaintlabError(f"{run_dir} is not a RIP run folder (no config.json / results.sqlite); "
                               f"make one with `inpaintlab rip run --out {run_dir}`")
-    record = json.loads(cfg_path.read_text())
-    con = open_readonly(db_path)
-    try:
+    record = read_record(cfg_path)
+    with open_readonly(db_path) as con:
         metrics = pd.read_sql_query("SELECT * FROM metrics ORDER BY image, mask_size, seed, iteration, metric", con)
         kept = pd.read_sql_query("SELECT * FROM kept ORDER BY image, mask_size, seed, iteration", con)
-    finally:
-        con.close()
     if metrics.empty:
         raise InpaintlabError(f"{run_dir} has no results yet; run or resume it first")
     return record, metrics, kept
@@ -171,15 +169,32 @@ def make_report(run_dir: str | Path, out_dir: str | Path | None = None) -> list[
     return written
 
 
-def export(run_dir: str | Path, fmt: str, dest: str | Path | None = None) -> Path:
-    """Write the metrics table as CSV or Parquet."""
+#: name -> writer(frame, binary file): the table formats of ``rip export`` (the name is also the file suffix)
+EXPORT_FORMATS: Registry = Registry("export format", check=callable_item)
+EXPORT_FORMATS.register("csv", lambda frame, f: frame.to_csv(f, index=False))
+EXPORT_FORMATS.register("parquet", lambda frame, f: frame.to_parquet(f, index=False))
+
+
+def export_format(fmt: str | None, dest: str | Path | None) -> str:
+    """The format: ``fmt`` if given (the suffix of ``dest`` must agree), else ``dest``'s suffix, else csv."""
+    suffix = Path(dest).suffix.lower().lstrip(".") if dest else ""
+    if fmt is None:
+        fmt = suffix if suffix in EXPORT_FORMATS else "csv"
+        if suffix and suffix not in EXPORT_FORMATS:
+            raise InpaintlabError(f"cannot tell the format of {dest} from its suffix; give --format "
+                                  f"({', '.join(EXPORT_FORMATS.names())}) or a .csv / .parquet name")
+    EXPORT_FORMATS.get(fmt)
+    if suffix and suffix != fmt:
+        raise InpaintlabError(f"--format {fmt} but the output {dest} ends in .{suffix}; name it .{fmt} or drop --format")
+    return fmt
+
+
+def export(run_dir: str | Path, fmt: str | None = None, dest: str | Path | None = None) -> Path:
+    """Write the metrics table in ``fmt`` (a key of :data:`EXPORT_FORMATS`; from ``dest``'s suffix when None)."""
     run_dir = Path(run_dir)
+    fmt = export_format(fmt, dest)
     _, metrics, _ = load_run(run_dir)
-    if fmt not in ("csv", "parquet"):
-        raise InpaintlabError(f"--format must be csv or parquet, got {fmt!r}")
     path = Path(dest) if dest else run_dir / f"metrics.{fmt}"
-    if fmt == "csv":
-        atomic_write(path, lambda f: metrics.to_csv(f, index=False))
-    else:
-        atomic_write(path, lambda f: metrics.to_parquet(f, index=False))
+    write = EXPORT_FORMATS.get(fmt)
+    atomic_write(path, lambda f: write(metrics, f))
     return path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,14 +37,48 @@ class RipConfig:
     device: str = "cpu"
     feature_cache_gb: float = 4.0
 
+    def __post_init__(self):
+        # one spelling per folder ("imgs/" and "imgs" are one run): the resolved files are compared too
+        if not self.images.startswith("hf:") and self.images not in ("", "builtin"):
+            self.images = os.path.normpath(self.images)
+
 
 RUNTIME_KEYS = frozenset({"batch_size", "device", "feature_cache_gb"})
 #: lists whose order never changes a result (a resume with another order is the same run)
 UNORDERED_KEYS = frozenset({"mask_sizes", "seeds", "metrics"})
 
 
+#: the largest --percent accepted: 100 sweeps of the image already take 25,600 iterations of 64-px cells
+MAX_PERCENT = 10_000.0
+#: the most trajectories a run may hold (each is an image x cell size x seed, with its state in memory)
+MAX_SEEDS = 10_000
+
+
 def validate(cfg: RipConfig) -> None:
-    """Reject impossible settings early, one line each."""
+    """Reject impossible settings early, one line each (before anything is loaded or written)."""
+    from ..devices import resolve_device
+    from .schedule import SAMPLING
+
+    if not math.isfinite(cfg.percent) or not math.isfinite(cfg.checkpoint_every):
+        raise InpaintlabError(f"--percent and --checkpoint-every must be finite numbers, got {cfg.percent} and "
+                              f"{cfg.checkpoint_every}")
+    if cfg.percent > MAX_PERCENT:
+        raise InpaintlabError(f"--percent {cfg.percent:g} is more than {MAX_PERCENT:g} (100 sweeps of the image); "
+                              f"ask for less")
+    if len(cfg.seeds) > MAX_SEEDS:
+        raise InpaintlabError(f"--seeds gives {len(cfg.seeds):,} seeds, more than {MAX_SEEDS:,}; ask for fewer")
+    if cfg.sampling not in SAMPLING:
+        raise InpaintlabError(f"--sampling must be one of {', '.join(SAMPLING)}, got {cfg.sampling!r}")
+    if not cfg.metrics:
+        raise InpaintlabError("--metrics is empty; give at least one, e.g. psnr,ssim,lpips-vgg")
+    if len(set(cfg.metrics)) != len(cfg.metrics):
+        raise InpaintlabError(f"--metrics repeats a metric: {', '.join(cfg.metrics)}")
+    if not math.isfinite(cfg.feature_cache_gb) or cfg.feature_cache_gb < 0:
+        raise InpaintlabError(f"--feature-cache-gb must be a finite number >= 0, got {cfg.feature_cache_gb}")
+    resolve_device(cfg.device)
+    from ..inpainters import COMPOSITORS
+
+    COMPOSITORS.get(cfg.compositing)
     if cfg.size <= 0:
         raise InpaintlabError(f"--size must be positive, got {cfg.size}")
     if not cfg.mask_sizes:

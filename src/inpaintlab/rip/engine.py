@@ -22,12 +22,13 @@ import torch
 
 from ..errors import InpaintlabError, MissingWeightsError
 from ..datasets import open_image_set
-from ..images import save_image
+from ..images import save_image, to_uint8
 from ..inpainters import Inpainter, load_inpainter
 from ..metrics import PerImageMetric, build_metric, check_reference_metric
-from ..runs import check_compatible, metrics_for_run, read_record, versions, write_record
+from ..runs import check_compatible, metrics_for_run, open_run_folder, read_record, versions, write_record
 from .config import RUNTIME_KEYS, UNORDERED_KEYS, RipConfig, validate
 from .schedule import Grid, checkpoint_iterations, draw_cells, iteration_generator, iterations_for, percent_per_iteration
+from ..store import disk_full_is_one_line
 from .store import Checkpoint, RipStore
 
 Log = Callable[[str], None]
@@ -183,16 +184,20 @@ class RipRun:
         record = {"config": asdict(self.cfg) | {"model_options": inpainter.options},
                   "images": [[name, sources[name]] for name in sources], "failed_images": failed,
                   "versions": versions()}
-        path = self.out / "config.json"
-        saved = read_record(path)
-        if saved is not None:
-            check_compatible(saved, record, self.out, runtime_keys=RUNTIME_KEYS, inputs_key="images", what="a RIP run",
-                             unordered=UNORDERED_KEYS)
-        metrics, skipped = metrics_for_run(record, saved, self.cfg.metrics, self._load_metrics, self.out)
-        for name, why in skipped.items():
-            self.log(f"skipping metric {name}: {why}")
-        self.out.mkdir(parents=True, exist_ok=True)
-        write_record(path, record)
+        self.lock = open_run_folder(self.out, "a RIP run")
+        try:
+            path = self.out / "config.json"
+            saved = read_record(path)
+            if saved is not None:
+                check_compatible(saved, record, self.out, runtime_keys=RUNTIME_KEYS, inputs_key="images",
+                                 what="a RIP run", unordered=UNORDERED_KEYS)
+            metrics, skipped = metrics_for_run(record, saved, self.cfg.metrics, self._load_metrics, self.out)
+            for name, why in skipped.items():
+                self.log(f"skipping metric {name}: {why}")
+            write_record(path, record)
+        except BaseException:
+            self.lock.release()
+            raise
         self.originals, self.failed, self.metrics, self.skipped = originals, failed, metrics, skipped
         self.inpainter = inpainter
 
@@ -201,15 +206,18 @@ class RipRun:
         if not hasattr(self, "inpainter"):
             self.prepare()
         originals, metrics = self.originals, self.metrics
-        with RipStore(self.out / "results.sqlite") as store:
-            trajs, resumed = self._trajectories(originals, store)
-            self._keep_originals(originals)
-            cache = FeatureCache(self.cfg.feature_cache_gb * 2**30)
-            with CheckpointWriter(store) as writer:
-                fresh = [t for t in trajs if t.iteration == 0 and t.key not in resumed]
-                if fresh:
-                    self._checkpoint(writer, fresh, originals, metrics, cache)
-                calls = self._advance(writer, trajs, originals, metrics, cache, self.inpainter)
+        try:
+            with disk_full_is_one_line(self.out, "RIP run"), RipStore(self.out / "results.sqlite") as store:
+                trajs, resumed = self._trajectories(originals, store)
+                self._keep_originals(originals)
+                cache = FeatureCache(self.cfg.feature_cache_gb * 2**30)
+                with CheckpointWriter(store) as writer:
+                    fresh = [t for t in trajs if t.iteration == 0 and t.key not in resumed]
+                    if fresh:
+                        self._checkpoint(writer, fresh, originals, metrics, cache)
+                    calls = self._advance(writer, trajs, originals, metrics, cache, self.inpainter)
+        finally:
+            self.lock.release()
         self.timings["total"] = time.perf_counter() - self._t0
         return RunSummary(out=self.out, trajectories=len(trajs), calls=calls, resumed=len(resumed),
                           metrics=list(metrics), skipped_metrics=self.skipped, failed_images=self.failed,
@@ -236,8 +244,7 @@ class RipRun:
     def _encode(self, image: torch.Tensor) -> torch.Tensor:
         """Float image(s) in [0, 1] as the state the engine feeds forward (uint8 when quantising)."""
         if self.cfg.quantize:
-            y = image.mul(255)  # in-place steps after this one copy: half the time of chained ops
-            return y.clamp_(0, 255).round_().to(torch.uint8)
+            return to_uint8(image)
         return image.float().clone()
 
     def _decode(self, states: list[torch.Tensor]) -> torch.Tensor:

@@ -8,13 +8,14 @@ writes exactly the rows an uninterrupted run writes.
 from __future__ import annotations
 
 import io
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
+
+from ..store import SqliteStore, read_only
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS metrics (
@@ -67,30 +68,14 @@ def decode_state(blob: bytes) -> np.ndarray:
     return np.load(io.BytesIO(blob), allow_pickle=False)
 
 
-class RipStore:
-    """A run's ``results.sqlite``."""
+class RipStore(SqliteStore):
+    """A run's ``results.sqlite``; one background writer thread commits (see :class:`~inpaintlab.store.SqliteStore`)."""
+
+    SCHEMA = SCHEMA
+    TABLES = ("metrics", "cells", "kept", "progress")
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        # One background writer thread commits; the owner only reads before it starts.
-        self.con = sqlite3.connect(self.path, check_same_thread=False)
-        # WAL with synchronous=NORMAL survives a killed process (only power loss can drop the
-        # last transactions), and keeps each checkpoint's commit cheap.
-        self.con.execute("PRAGMA journal_mode=WAL")
-        self.con.execute("PRAGMA synchronous=NORMAL")
-        self.con.executescript(SCHEMA)
-        self.con.commit()
-
-    def close(self) -> None:
-        # Leave a single self-contained file behind (no -wal/-shm) for readers and copies.
-        self.con.execute("PRAGMA journal_mode=DELETE")
-        self.con.close()
-
-    def __enter__(self) -> "RipStore":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        super().__init__(path, threaded=True)
 
     def progress(self) -> dict[Key, tuple[int, np.ndarray]]:
         """The last committed iteration and state of every trajectory that has one."""
@@ -122,6 +107,6 @@ class RipStore:
         return pd.read_sql_query(f"SELECT * FROM {table} ORDER BY {order}", self.con)
 
 
-def open_readonly(path: str | Path) -> sqlite3.Connection:
-    """Open an existing results database for reading."""
-    return sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+def open_readonly(path: str | Path):
+    """A checked read-only connection to a RIP run's database (a context manager)."""
+    return read_only(path, RipStore.TABLES, "RIP results database")
