@@ -52,6 +52,7 @@ from .decode import (
     pad_rgb,
     pad_to_square,
     read_image,
+    read_rgba8,
     resize,
     shape_image,
     to_numpy_uint8,
@@ -60,7 +61,7 @@ from .decode import (
 from .files import SUPPORTED_SUFFIXES, builtin_images, image_files, image_name, split_unencodable, unique_names
 from .maskio import load_mask, save_mask
 from .quantization import quantize, quantize_array, to_uint8
-from .save import save_image
+from .save import output_format, save_image, save_rgba
 from .validate import validate_hole, validate_images
 
 __all__ = [
@@ -73,14 +74,17 @@ __all__ = [
     "load_image",
     "load_images",
     "load_mask",
+    "output_format",
     "pad_rgb",
     "pad_to_square",
     "quantize",
     "quantize_array",
     "read_image",
+    "read_rgba8",
     "resize",
     "save_image",
     "save_mask",
+    "save_rgba",
     "shape_image",
     "split_unencodable",
     "to_numpy_uint8",

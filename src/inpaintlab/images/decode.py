@@ -177,6 +177,26 @@ def _from_pil(im: Image.Image, pad: tuple[int, int, int]) -> np.ndarray:
     return _scale(np.asarray(converted))
 
 
+def _has_alpha(im: Image.Image) -> bool:
+    """Whether a PIL image carries transparency (an alpha channel or a transparent colour key)."""
+    return im.mode in ("RGBA", "PA", "LA", "La", "RGBa") or (im.mode in ("P", "L", "RGB") and "transparency" in im.info)
+
+
+def read_rgba8(path: str | os.PathLike) -> np.ndarray | None:
+    """An image file with transparency as upright 8-bit ``HxWx4`` RGBA, its colours not composited; None
+    when it has no transparency. ``inpaint`` copies these values back outside the hole, so transparency
+    and the colours under it survive exactly."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if not _has_alpha(im):
+                return None
+            return np.ascontiguousarray(np.asarray(ImageOps.exif_transpose(im).convert("RGBA")))
+    except Exception as exc:  # decoders raise many types on corrupt data
+        raise BadImageError(_one_line(f"cannot read image {path}: {_reason(exc)}")) from None
+
+
 def _decode(path: Path, pad: tuple[int, int, int]) -> np.ndarray:
     """Read ``path`` into float32 RGB HxWx3 in [0, 1]; raises ``_Unreadable``."""
     if path.is_dir():

@@ -50,3 +50,32 @@ def save_image(path: str | os.PathLike, image_tensor: torch.Tensor) -> None:
         atomic_write(path, lambda f: pil.save(f, format=fmt, **options))
     except OSError as exc:
         raise InpaintlabError(_one_line(f"cannot save image {path}: {_reason(exc)}")) from exc
+
+
+def output_format(path: str | os.PathLike, *, alpha: bool = False) -> tuple[str, dict]:
+    """The PIL format and options an image written to ``path`` gets; a suffix that cannot hold it is one line.
+
+    Call it before long work, so that a wrong output name is refused before, not after.
+    """
+    path = Path(path)
+    try:
+        fmt, options = _save_format(path)
+    except ValueError as exc:
+        raise InpaintlabError(f"cannot save image {path}: {exc}") from None
+    if alpha and fmt in ("JPEG", "BMP"):
+        raise InpaintlabError(f"cannot save {path}: {fmt} has no alpha channel, and the input's transparency must be "
+                              f"kept; write a .png, .webp or .tif")
+    if path.is_dir():
+        raise InpaintlabError(f"cannot save image {path}: it is a folder; give a file name")
+    return fmt, options
+
+
+def save_rgba(path: str | os.PathLike, rgba) -> None:
+    """Save an ``HxWx4`` uint8 RGBA array atomically in a format that keeps alpha (PNG, WebP, TIFF)."""
+    path = Path(path)
+    fmt, options = output_format(path, alpha=True)
+    pil = Image.fromarray(rgba, mode="RGBA")
+    try:
+        atomic_write(path, lambda f: pil.save(f, format=fmt, **options))
+    except OSError as exc:
+        raise InpaintlabError(_one_line(f"cannot save image {path}: {_reason(exc)}")) from exc

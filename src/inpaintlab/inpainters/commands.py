@@ -25,20 +25,36 @@ def inpaint(
                                                  "the modes): hard, feather or poisson."),
     seed: int = typer.Option(0, help="Seed of the backend's random generator (stochastic backends)."),
 ):
-    """Inpaint one image: pixels outside the mask are copied from the input exactly."""
+    """Inpaint one image: pixels outside the mask are copied from the input exactly.
+
+    A transparent image keeps its alpha channel: outside the hole the output holds the file's own
+    RGBA values, inside it the new colours under the original alpha (so write PNG, WebP or TIFF).
+    The model sees transparent pixels composited on black. 16-bit files are read and written at 8 bits.
+    """
     import torch
 
     from ..cliargs import parse_key_values
-    from ..images import load_image, load_mask, save_image
+    from ..images import (load_image, load_mask, output_format, read_rgba8, save_image, save_rgba,
+                          to_numpy_uint8)
     from . import build_options, load_inpainter
 
     options = parse_key_values(option, "--option")
     build_options(model, options)  # a wrong name or option is the cheapest mistake to report
     x = load_image(image, size=None)
     hole = load_mask(mask, size=tuple(x.shape[-2:]))
+    rgba = read_rgba8(image)
+    output_format(output, alpha=rgba is not None)
     inp = load_inpainter(model, compositing=compositing, **options)
     res = inp.run(x, hole, generator=[torch.Generator().manual_seed(seed)])
-    save_image(output, res.images)
+    if rgba is None:
+        save_image(output, res.images)
+    else:
+        # transparency: every kept pixel is the file's own RGBA value; the hole gets the new colours
+        # under its original alpha (the model saw transparent pixels on black, as everywhere in inpaintlab)
+        filled = rgba.copy()
+        inside = hole[0, 0].numpy() > 0.5
+        filled[inside, :3] = to_numpy_uint8(res.images)[inside]
+        save_rgba(output, filled)
     out.print(f"wrote {output} ({model}, hole {hole.mean().item():.1%} of the image, "
               f"kept-region drift before compositing {res.kept_drift.item():.4f})", markup=False)
 

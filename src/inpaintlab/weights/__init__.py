@@ -144,9 +144,15 @@ def find(name: str) -> tuple[Path | None, str | None]:
     """Where ``name`` is found without a download: ``(path, "INPAINTLAB_WEIGHTS" | "torch hub cache")`` or ``(None, None)``."""
     for folder, label in _search_dirs():
         candidate = folder / name
-        if candidate.is_file():
+        if candidate.is_file() and candidate.stat().st_size > 0:  # an empty file is a failed copy, not weights
             return candidate, label
     return None, None
+
+
+def empty_copies(name: str) -> list[Path]:
+    """Zero-byte files named ``name`` in the search folders (an interrupted copy or download)."""
+    return [folder / name for folder, _ in _search_dirs()
+            if (folder / name).is_file() and (folder / name).stat().st_size == 0]
 
 
 def _missing_message(name: str, reason: str, *, url: bool = True) -> str:
@@ -183,7 +189,8 @@ def resolve(name: str, *, path: str | os.PathLike | None = None, download: bool 
 
 
 def list_weights() -> list[dict]:
-    """One dict per known file: name, present, found_at, source, put_at, used_by, url, from_registry."""
+    """One dict per known file: name, present, found_at, source, size, empty (zero-byte copies found),
+    put_at, used_by, url, how_to_get, from_registry."""
     rows = []
     for wf in WEIGHT_FILES.values():
         found, label = find(wf.name)
@@ -193,6 +200,9 @@ def list_weights() -> list[dict]:
                 "present": found is not None,
                 "found_at": str(found) if found is not None else None,
                 "source": label,
+                "size": found.stat().st_size if found is not None else None,
+                "empty": [str(p) for p in empty_copies(wf.name)],
+                "how_to_get": wf.how_to_get,
                 "put_at": str(weights_dir() / wf.name),
                 "used_by": wf.used_by,
                 "url": wf.url,
