@@ -27,7 +27,7 @@ def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """The saved config and the metrics and kept-image tables of a run folder."""
     run_dir = Path(run_dir)
     cfg_path, db_path = run_dir / "config.json", run_dir / "results.sqlite"
-    if not cfg_path.exists() or not db_path.exists():
+    if not cfg_path.is_file() or not db_path.exists():
         raise InpaintlabError(f"{run_dir} is not a RIP run folder (no config.json / results.sqlite); "
                               f"make one with `inpaintlab rip run --out {run_dir}`")
     record = read_record(cfg_path)
@@ -151,8 +151,13 @@ def make_report(run_dir: str | Path, out_dir: str | Path | None = None) -> list[
     """Write every figure and a summary table of a RIP run; return the files written."""
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir else run_dir / "figures"
-    out.mkdir(parents=True, exist_ok=True)
     _, metrics, kept = load_run(run_dir)
+    if out.exists() and not out.is_dir():
+        raise InpaintlabError(f"cannot write the figures into {out}: it is a file; give a folder with --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InpaintlabError(f"cannot create the figures folder {out}: {e.strerror or e}") from None
     written = [
         plot_mean_std(metrics, out / "mean_std.png"),
         plot_scatter(metrics, out / "per_image_scatter.png"),
