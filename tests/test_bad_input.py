@@ -7,7 +7,6 @@ line holding the expected words, and (where the case says so) that nothing was w
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 import sys
@@ -22,6 +21,7 @@ from PIL import Image
 from inpaintlab.cli import main
 
 from .conftest import synthetic_photo
+from .test_cli import run_cli
 
 S = 64  # side of the workspace's images
 
@@ -38,14 +38,7 @@ class Case:
 
 
 def run_main(monkeypatch, capsys, args: list[str]) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["inpaintlab", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(monkeypatch, capsys, *args)
 
 
 # -- the workspace -----------------------------------------------------------------------------

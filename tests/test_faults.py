@@ -18,7 +18,7 @@ from PIL import Image
 from inpaintlab import runs
 from inpaintlab.errors import ConfigMismatchError, InpaintlabError
 from inpaintlab.evaluate import EvalConfig, EvalRun
-from inpaintlab.rip import RipConfig, run_rip
+from inpaintlab.rip import run_rip
 from inpaintlab.store import DiskFullError
 
 from .conftest import synthetic_photo

@@ -20,9 +20,7 @@ from inpaintlab.images import (
     SUPPORTED_SUFFIXES,
     builtin_images,
     image_files,
-    image_name,
     load_image,
-    load_images,
     load_mask,
     pad_to_square,
     read_image,
@@ -411,28 +409,6 @@ def test_bad_files_raise_one_line(tmp_path):
         read_image(tmp_path / "trunc.png")
 
 
-def test_load_images_collects_failures(tmp_path):
-    for name, value in [("a.png", 10), ("a.jpg", 20), ("b.png", 30)]:
-        Image.new("RGB", (8, 6), (value,) * 3).save(tmp_path / name, quality=100)
-    (tmp_path / "broken.png").write_bytes(b"nope")
-    paths = [tmp_path / "a.png", tmp_path / "broken.png", tmp_path / "a.jpg", tmp_path / "gone.png", tmp_path / "b.png"]
-    loaded, failed = load_images(paths, size=16)
-    assert [n for n, _ in loaded] == ["a.png", "a.jpg", "b"]
-    assert all(t.shape == (1, 3, 16, 16) for _, t in loaded)
-    assert float(loaded[2][1][0, 0, 8, 8]) == pytest.approx(30 / 255, abs=1e-7)
-    assert [p for p, _ in failed] == [tmp_path / "broken.png", tmp_path / "gone.png"]
-    assert failed[1][1] == "no such file"
-    assert all("\n" not in r and r for _, r in failed)
-
-
-def test_load_images_same_name_in_two_folders(tmp_path):
-    for sub in ("x", "y"):
-        (tmp_path / sub).mkdir()
-        Image.new("RGB", (4, 4)).save(tmp_path / sub / "a.png")
-    loaded, failed = load_images([tmp_path / "x" / "a.png", tmp_path / "y" / "a.png"], size=None)
-    assert [n for n, _ in loaded] == ["x/a.png", "y/a.png"] and failed == []
-
-
 # ---------------------------------------------------------------------------------------------
 # tensors and saving
 
@@ -628,13 +604,6 @@ def test_image_files(tmp_path, monkeypatch):
     (tmp_path / "emptydir").mkdir()
     with pytest.raises(InpaintlabError, match="emptydir"):
         image_files(str(tmp_path / "emptydir"))
-
-
-def test_image_name(tmp_path):
-    assert image_name(tmp_path / "photo.v2.png") == "photo.v2"
-    assert image_name(tmp_path / "a" / "b" / "c.jpg", root=tmp_path) == "a/b/c"
-    with pytest.raises(InpaintlabError):
-        image_name(Path("/elsewhere/x.png"), root=tmp_path)
 
 
 def test_module_does_not_import_torchvision():

@@ -97,3 +97,15 @@ def status(message: str) -> Iterator[None]:
         return
     with err.status(message, spinner="dots"):
         yield
+
+
+def run_with_progress(job, what: str, unit: str, out_dir) -> object:
+    """``job.run()`` with ``job.progress`` reporting to :func:`progress`; Ctrl-C says what is kept and exits 130."""
+    import typer
+
+    with progress(what, unit) as job.progress:
+        try:
+            return job.run()
+        except KeyboardInterrupt:
+            note(f"interrupted: what was finished is saved in {out_dir}; run the same command to resume")
+            raise typer.Exit(130)

@@ -182,3 +182,28 @@ def open_run_folder(out: Path, what: str) -> RunFolderLock:
         raise InpaintlabError(f"cannot create --out {out}: a parent of it is a file") from None
     except OSError as e:
         raise InpaintlabError(f"cannot create --out {out}: {e.strerror or e}") from None
+
+
+def start_run(out: Path, record: dict[str, Any], *, what: str, inputs_key: str, runtime_keys: Collection[str],
+              unordered: Collection[str], requested_metrics: list[str], load_metrics: Loader,
+              log: Callable[[str], None]) -> tuple[RunFolderLock, dict[str, Any], dict[str, str]]:
+    """Open and lock the run folder, check a saved run against ``record``, load the metrics, write ``config.json``.
+
+    Called once everything else about the input was checked. Returns the held lock (release it
+    when the run ends), the metrics and the skipped ones; on any failure the lock is released.
+    """
+    lock = open_run_folder(out, what)
+    try:
+        path = out / "config.json"
+        saved = read_record(path)
+        if saved is not None:
+            check_compatible(saved, record, out, runtime_keys=runtime_keys, inputs_key=inputs_key, what=what,
+                             unordered=unordered)
+        metrics, skipped = metrics_for_run(record, saved, requested_metrics, load_metrics, out)
+        for name, why in skipped.items():
+            log(f"skipping metric {name}: {why}")
+        write_record(path, record)
+    except BaseException:
+        lock.release()
+        raise
+    return lock, metrics, skipped

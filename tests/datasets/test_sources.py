@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import datasets as hf_datasets
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from PIL import Image
 
 from inpaintlab.datasets import DATASETS
-from inpaintlab.errors import InpaintlabError
+from inpaintlab.errors import BadImageError, InpaintlabError
 from inpaintlab.images import builtin_images, load_image
 
 
@@ -19,6 +20,29 @@ def test_registry_has_the_three_sources():
     assert {"builtin", "folder", "hf"} <= set(DATASETS.names())
     with pytest.raises(InpaintlabError, match="unknown dataset source 'nope'.*builtin"):
         DATASETS.get("nope")
+
+
+def test_folder_names_are_unique_and_failures_collected(tmp_path):
+    for name, value in [("a.png", 10), ("a.jpg", 20), ("b.png", 30)]:
+        Image.new("RGB", (8, 6), (value,) * 3).save(tmp_path / name, quality=100)
+    (tmp_path / "broken.png").write_bytes(b"nope")
+    ds = DATASETS.get("folder")(str(tmp_path), size=16)
+    items = list(ds)
+    assert [it.name for it in items] == ["a.jpg", "a.png", "b"]  # clashing stems keep their suffix
+    assert all(it.image.shape == (1, 3, 16, 16) for it in items)
+    assert float(items[2].image[0, 0, 8, 8]) == pytest.approx(30 / 255, abs=1e-7)
+    assert [Path(p).name for p, _ in ds.failed] == ["broken.png"] and ds.failed[0][1]
+    assert ds[2].name == "b" and ds.names == ["a.jpg", "a.png", "b", "broken"]
+    with pytest.raises(BadImageError, match="broken.png"):
+        ds[3]  # read by index: the error is the caller's to handle
+
+
+def test_same_file_name_in_two_folders_is_named_by_its_path(tmp_path):
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        Image.new("RGB", (4, 4)).save(tmp_path / sub / "a.png")
+    ds = DATASETS.get("folder")(str(tmp_path / "**" / "*.png"))
+    assert ds.names == ["x/a.png", "y/a.png"] and [it.name for it in ds] == ds.names and ds.failed == []
 
 
 def test_builtin_dataset_is_the_images_builtin_set():

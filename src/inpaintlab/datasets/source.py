@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
+import torch
 
 from ..errors import BadImageError
 
@@ -24,7 +25,7 @@ class Item:
     """One dataset image: a stable ``name``, the ``(1, 3, H, W)`` float32 tensor in [0, 1], its ``source``."""
 
     name: str
-    image: "torch.Tensor"  # noqa: F821
+    image: torch.Tensor
     source: str
 
 
@@ -57,7 +58,7 @@ class ImageSource(abc.ABC):
     def __len__(self) -> int:
         return len(self.names)
 
-    def load(self, i: int) -> "torch.Tensor":  # noqa: F821
+    def load(self, i: int) -> torch.Tensor:
         """Item ``i`` as a ``(1, 3, H, W)`` tensor, shaped by ``size`` / ``pad_color`` / ``quantize``."""
         from ..images import shape_image
 

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from ..cliargs import default, joined, parse_ints, parse_key_values, parse_names
-from ..console import note, out, progress, status
+from ..console import note, out, run_with_progress, status
 from ..errors import InpaintlabError
 from .config import EvalConfig
 
@@ -87,12 +87,7 @@ def evaluate(
     run = EvalRun(cfg, out_dir, log=note)
     with status(f"loading {model}, the masks and the metrics" if model else "loading the masks and the metrics"):
         run.prepare()  # rejects bad input before any work
-    with progress(f"eval {model or 'results'}", "images") as run.progress:
-        try:
-            summary = run.run()
-        except KeyboardInterrupt:
-            note(f"interrupted: scored images are saved in {out_dir}; run the same command to resume")
-            raise typer.Exit(130)
+    summary = run_with_progress(run, f"eval {model or 'results'}", "images", out_dir)
     from .tables import build_table
 
     t = summary.timings

@@ -31,7 +31,7 @@ from ..images import (image_files, split_unencodable, load_mask, pad_to_square, 
                       save_image, to_tensor)
 from ..metrics import build_metric, parse_metric_spec
 from ..metrics.base import Metric
-from ..runs import check_compatible, metrics_for_run, open_run_folder, read_record, versions, write_record
+from ..runs import start_run, versions
 from ..store import disk_full_is_one_line
 from .config import RUNTIME_KEYS, UNORDERED_KEYS, EvalConfig, validate
 from .dataset import DatasetMetrics
@@ -203,20 +203,9 @@ class EvalRun:
             "files": [[p.name, str(p.image), str(p.mask), str(p.result) if p.result else None] for p in pairs],
             "versions": versions(),
         }
-        self.lock = open_run_folder(self.out, "an evaluation")
-        try:
-            path = self.out / "config.json"
-            saved = read_record(path)
-            if saved is not None:
-                check_compatible(saved, record, self.out, runtime_keys=RUNTIME_KEYS, inputs_key="files",
-                                 what="an evaluation", unordered=UNORDERED_KEYS)
-            metrics, skipped = metrics_for_run(record, saved, cfg.metrics, self._load_metrics, self.out)
-            for name, why in skipped.items():
-                self.log(f"skipping metric {name}: {why}")
-            write_record(path, record)
-        except BaseException:
-            self.lock.release()
-            raise
+        self.lock, metrics, skipped = start_run(
+            self.out, record, what="an evaluation", inputs_key="files", runtime_keys=RUNTIME_KEYS,
+            unordered=UNORDERED_KEYS, requested_metrics=cfg.metrics, load_metrics=self._load_metrics, log=self.log)
         self.pairs, self.metrics, self.skipped, self.inpainter = pairs, metrics, skipped, inpainter
 
     # 4. per-image metrics --------------------------------------------------------------------

@@ -7,12 +7,12 @@ place that knows about file formats, colour modes, bit depths and EXIF orientati
 Everything public is importable from ``inpaintlab.images``; one module per concern:
 
 - ``decode``: files and PIL images to arrays and tensors (``read_image``, ``image_from_pil``,
-  ``load_image``, ``load_images``, ``pad_rgb``, ``pad_to_square``, ``resize``, ``to_tensor``,
+  ``load_image``, ``shape_image``, ``array_from_pil``, ``read_rgba8``, ``pad_rgb``, ``pad_to_square``, ``resize``, ``to_tensor``,
   ``to_numpy_uint8``);
-- ``save``: ``save_image``;
+- ``save``: ``save_image``, ``save_rgba``, ``output_format``;
 - ``maskio``: ``load_mask``, ``save_mask``;
 - ``validate``: ``validate_images``, ``validate_hole``;
-- ``files``: ``builtin_images``, ``image_files``, ``image_name``, ``unique_names``,
+- ``files``: ``builtin_images``, ``image_files``, ``unique_names``, ``split_unencodable``,
   ``SUPPORTED_SUFFIXES``;
 - ``quantization``: rounding to the 8-bit grid (``to_uint8``, ``quantize``, ``quantize_array``).
 
@@ -48,7 +48,6 @@ from .decode import (
     array_from_pil,
     image_from_pil,
     load_image,
-    load_images,
     pad_rgb,
     pad_to_square,
     read_image,
@@ -58,7 +57,7 @@ from .decode import (
     to_numpy_uint8,
     to_tensor,
 )
-from .files import SUPPORTED_SUFFIXES, builtin_images, image_files, image_name, split_unencodable, unique_names
+from .files import SUPPORTED_SUFFIXES, builtin_images, image_files, split_unencodable, unique_names
 from .maskio import load_mask, save_mask
 from .quantization import quantize, quantize_array, to_uint8
 from .save import output_format, save_image, save_rgba
@@ -70,9 +69,7 @@ __all__ = [
     "builtin_images",
     "image_files",
     "image_from_pil",
-    "image_name",
     "load_image",
-    "load_images",
     "load_mask",
     "output_format",
     "pad_rgb",

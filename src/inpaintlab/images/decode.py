@@ -3,7 +3,7 @@
 EXIF orientation, colour modes, 16-bit depth and transparency (``read_image``,
 ``image_from_pil``), square padding and resizing (``pad_to_square``, ``resize``), array <->
 tensor conversion (``to_tensor``, ``to_numpy_uint8``) and loading ready for the library
-(``load_image``, ``load_images``). The rules are in the package docstring (``inpaintlab.images``).
+(``load_image``). The rules are in the package docstring (``inpaintlab.images``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -20,7 +20,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import BadImageError, InpaintlabError
 from ._common import _check_size, _one_line, _reason, _Unreadable
-from .files import unique_names
 from .quantization import quantize_array, to_uint8
 from .validate import validate_images
 
@@ -374,32 +373,3 @@ def load_image(
     if size is not None:
         _check_size(size)
     return _prepare(read_image(path, pad_color=pad_color), size, pad_rgb(pad_color), quantize)
-
-
-def load_images(
-    paths: Iterable[str | os.PathLike],
-    *,
-    size: int | None = 512,
-    pad_color: Sequence[int] = (0, 0, 0),
-    quantize: bool = True,
-) -> tuple[list[tuple[str, torch.Tensor]], list[tuple[Path, str]]]:
-    """Load every readable file as ``(name, (1, 3, S, S) tensor)``; collect failures as ``(path, reason)``.
-
-    A broken file never stops the others. Names are the file stems; files whose stems clash
-    (``a.png`` and ``a.jpg``) keep their suffix, and stems that still clash use the path
-    relative to the files' common folder. Names depend on ``paths`` only, not on which files fail.
-    """
-    pad = pad_rgb(pad_color)
-    if size is not None:
-        _check_size(size)
-    paths = [Path(p) for p in paths]
-    loaded: list[tuple[str, torch.Tensor]] = []
-    failed: list[tuple[Path, str]] = []
-    for path, name in zip(paths, unique_names(paths)):
-        try:
-            loaded.append((name, _prepare(_read(path, pad), size, pad, quantize)))
-        except _Unreadable as exc:
-            failed.append((path, exc.reason))
-        except MemoryError:
-            failed.append((path, "too large to load into memory"))
-    return loaded, failed

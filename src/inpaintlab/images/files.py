@@ -81,22 +81,6 @@ def image_files(spec: str) -> list[Path]:
     return found
 
 
-def image_name(path: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
-    """A stable name for result tables: the file stem, or with ``root`` the relative path
-    without its suffix, '/'-joined (``root/a/b.png`` -> ``"a/b"``)."""
-    p = Path(path)
-    if root is None:
-        return p.stem
-    try:
-        rel = p.relative_to(root)
-    except ValueError:
-        try:
-            rel = p.absolute().relative_to(Path(root).absolute())
-        except ValueError:
-            raise InpaintlabError(f"image {p} is not inside {root}") from None
-    return rel.with_suffix("").as_posix()
-
-
 def unique_names(paths: Sequence[Path]) -> list[str]:
     """Stems, made unique: the suffix is kept for clashing stems, then the relative path."""
     names = [p.stem for p in paths]

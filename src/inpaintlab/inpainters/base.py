@@ -30,7 +30,6 @@ class Requirements:
     size_multiple: int = 1  # H and W padded (reflect) up to a multiple of this
     value_range: tuple[float, float] = (0.0, 1.0)  # images rescaled from [0, 1] to this range
     device: str | None = None  # None: the wrapper leaves tensors where they are
-    deterministic: bool = True  # same input, same output, without a generator
 
 
 def child_seed(base: int, index: int) -> int:

@@ -53,7 +53,7 @@ import torch.nn.functional as F
 
 from .. import hub
 from ..errors import InpaintlabError, MissingWeightsError
-from ..hub import hub_offline, hub_reachable, is_local_path  # noqa: F401 - their home is inpaintlab.hub
+from ..hub import is_local_path
 from ..options import option
 from .base import INPAINTERS, Backend, Generators, Requirements, per_sample_generators
 from .blended import BlendedSample, encode_known, latent_hole, sample_blended
@@ -335,7 +335,7 @@ class DiffusionBackend(Backend):
         self.pipe = load_pipeline(self.pipeline_class, opts, self.device, self.dtype)
         # size multiple: the VAE's downsampling factor (8 for Stable Diffusion)
         self.requirements = Requirements(size_multiple=int(self.pipe.vae_scale_factor), value_range=(0.0, 1.0),
-                                         device=str(self.device), deterministic=True)
+                                         device=str(self.device))
         self._elide: bool | None = None
 
     @property

@@ -31,6 +31,7 @@ scan), and patch distances are sums of squared differences over gathered patch v
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -477,20 +478,8 @@ class PatchMatchBackend(NumpyBackend):
 
     def __init__(self, options: PatchMatchOptions | None = None, **values):
         super().__init__(options, **values)
-        o = self.options
-        self.patch_size = o.patch_size
-        self.pm_iterations = o.pm_iterations
-        self.em_iterations = o.em_iterations
-        self.em_iterations_finest = o.em_iterations_finest
-        self.min_size = o.min_size
-        self.alpha = o.alpha
-        self.jump_steps = o.jump_steps
-        self.weighting = o.weighting
-        self.pm_tol = o.pm_tol
-        self.em_tol = o.em_tol
-        self.min_known_fraction = o.min_known_fraction
-        self.confidence_gamma = o.confidence_gamma
-        self.coarse_init = o.coarse_init
+        for f in dataclasses.fields(self.options):  # the maths below reads them as self.<option>
+            setattr(self, f.name, getattr(self.options, f.name))
 
     # -- per level -----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from ..errors import InpaintlabError
 from ..metrics.functional import kept_drift
 from ..images import validate_hole, validate_images
 from ..options import parse_options, resolved
-from .base import INPAINTERS, Backend, Generators, NumpyBackend, Requirements, per_sample_generators
+from .base import INPAINTERS, Backend, Generators, per_sample_generators
 from .compositing import COMPOSITORS
 
 __all__ = ["Inpainter", "InpaintOutput", "load_inpainter", "build_options"]

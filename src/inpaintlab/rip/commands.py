@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..cliargs import default, joined
-from ..console import note, out, progress, status
+from ..console import note, out, run_with_progress, status
 from .config import RipConfig
 
 app = typer.Typer(help="Recursive InPainting (RIP): how stable is an inpainter applied again and again?",
@@ -69,12 +69,7 @@ def run(
     rip = RipRun(cfg, out_dir, log=note)
     with status(f"loading {model}, the images and the metrics"):  # a diffusion model takes a while
         rip.prepare()  # rejects bad input before any work
-    with progress(f"RIP {model}", "inpaintings") as rip.progress:
-        try:
-            summary = rip.run()
-        except KeyboardInterrupt:
-            note(f"interrupted: finished checkpoints are saved in {out_dir}; run the same command to resume")
-            raise typer.Exit(130)
+    summary = run_with_progress(rip, f"RIP {model}", "inpaintings", out_dir)
     wall = time.perf_counter() - t0
     for path, why in summary.failed_images:
         note(f"skipped unreadable image {path}: {why}")

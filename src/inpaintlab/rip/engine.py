@@ -25,7 +25,7 @@ from ..datasets import open_image_set
 from ..images import save_image, to_uint8
 from ..inpainters import Inpainter, load_inpainter
 from ..metrics import PerImageMetric, build_metric, check_reference_metric
-from ..runs import check_compatible, metrics_for_run, open_run_folder, read_record, versions, write_record
+from ..runs import start_run, versions
 from .config import RUNTIME_KEYS, UNORDERED_KEYS, RipConfig, validate
 from .schedule import Grid, checkpoint_iterations, draw_cells, iteration_generator, iterations_for, percent_per_iteration
 from ..store import disk_full_is_one_line
@@ -184,20 +184,9 @@ class RipRun:
         record = {"config": asdict(self.cfg) | {"model_options": inpainter.options},
                   "images": [[name, sources[name]] for name in sources], "failed_images": failed,
                   "versions": versions()}
-        self.lock = open_run_folder(self.out, "a RIP run")
-        try:
-            path = self.out / "config.json"
-            saved = read_record(path)
-            if saved is not None:
-                check_compatible(saved, record, self.out, runtime_keys=RUNTIME_KEYS, inputs_key="images",
-                                 what="a RIP run", unordered=UNORDERED_KEYS)
-            metrics, skipped = metrics_for_run(record, saved, self.cfg.metrics, self._load_metrics, self.out)
-            for name, why in skipped.items():
-                self.log(f"skipping metric {name}: {why}")
-            write_record(path, record)
-        except BaseException:
-            self.lock.release()
-            raise
+        self.lock, metrics, skipped = start_run(
+            self.out, record, what="a RIP run", inputs_key="images", runtime_keys=RUNTIME_KEYS,
+            unordered=UNORDERED_KEYS, requested_metrics=self.cfg.metrics, load_metrics=self._load_metrics, log=self.log)
         self.originals, self.failed, self.metrics, self.skipped = originals, failed, metrics, skipped
         self.inpainter = inpainter
 

