@@ -26,7 +26,7 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("args", [[], ["rip"], ["rip", "run"], ["rip", "report"], ["rip", "export"],
-                                  ["weights"], ["weights", "list"], ["weights", "fetch"], ["inpaint"], ["models"],
+                                  ["weights"], ["weights", "list"], ["weights", "fetch"], ["inpaint"], ["models"], ["metrics"],
                                   ["eval"], ["eval", "compare"], ["datasets"], ["datasets", "build-misato"],
                                   ["masks"], ["masks", "generate"], ["masks", "preview"]])
 def test_every_command_has_help(monkeypatch, capsys, args):

@@ -9,6 +9,7 @@ def test_plain_progress_prints_rate_and_eta_at_most_every_interval():
     now = [100.0]
     lines: list[str] = []
     p = PlainProgress("RIP telea", "inpaintings", every=10.0, write=lines.append, clock=lambda: now[0])
+    now[0] += 60.0  # loading and the 0 % checkpoint: not part of the rate
     p(20, 120)  # resumed: 20 done by an earlier run; they do not count towards the rate
     now[0] += 3.0
     p(30, 120)  # within 10 s of the last line: nothing
@@ -17,9 +18,9 @@ def test_plain_progress_prints_rate_and_eta_at_most_every_interval():
     now[0] += 30.0
     p(120, 120)  # the end is always printed, without an ETA
     assert lines == [
-        "RIP telea: 20/120 inpaintings (16.7 %), 0 s elapsed",
-        "RIP telea: 40/120 inpaintings (33.3 %), 10 s elapsed, ETA 40 s",
-        "RIP telea: 120/120 inpaintings (100.0 %), 40 s elapsed",
+        "RIP telea: 20/120 inpaintings (16.7 %), 1 min 00 s elapsed",
+        "RIP telea: 40/120 inpaintings (33.3 %), 1 min 10 s elapsed, ETA 40 s",
+        "RIP telea: 120/120 inpaintings (100.0 %), 1 min 40 s elapsed",
     ]
 
 

@@ -16,6 +16,7 @@ from .errors import InpaintlabError
 from .evaluate.commands import app as eval_app
 from .inpainters.commands import app as inpainter_commands
 from .masks.commands import app as masks_app
+from .metrics.commands import app as metric_commands
 from .rip.commands import app as rip_app
 from .weights.commands import app as weights_app
 
@@ -24,6 +25,7 @@ app = typer.Typer(help="inpaintlab: run, train and measure image inpainting mode
 
 # One line per command group; each lives in its package's commands.py.
 app.add_typer(inpainter_commands)  # inpaint, models
+app.add_typer(metric_commands)  # metrics
 app.add_typer(rip_app, name="rip")
 app.add_typer(eval_app, name="eval")
 app.add_typer(masks_app, name="masks")

@@ -49,13 +49,16 @@ class PlainProgress:
         self.what, self.unit, self.every, self.write, self.clock = what, unit, every, write, clock
         self.t0 = clock()
         self.start_done: int | None = None
+        self.t_rate = self.t0
         self.last_print = -float("inf")
         self.last: tuple[int, int] | None = None
 
     def __call__(self, done: int, total: int) -> None:
         now = self.clock()
         if self.start_done is None:
-            self.start_done = done  # work resumed from an earlier run does not count towards the rate
+            # the rate counts from the first report: work resumed from an earlier run, and loading or
+            # scoring before it, say nothing about the time per item
+            self.start_done, self.t_rate = done, now
         self.last = (done, total)
         if done >= total or now - self.last_print >= self.every:
             self.last_print = now
@@ -67,9 +70,9 @@ class PlainProgress:
         if total:
             text += f" ({100 * done / total:.1f} %)"
         text += f", {duration(elapsed)} elapsed"
-        fresh = done - (self.start_done or 0)
-        if 0 < done < total and fresh > 0 and elapsed > 0:
-            text += f", ETA {duration((total - done) * elapsed / fresh)}"
+        fresh, spent = done - (self.start_done or 0), now - self.t_rate
+        if 0 < done < total and fresh > 0 and spent > 0:
+            text += f", ETA {duration((total - done) * spent / fresh)}"
         return text
 
 

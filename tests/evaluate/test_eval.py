@@ -292,3 +292,42 @@ def test_sigkill_then_resume_gives_the_uninterrupted_rows(dataset):
     pd.testing.assert_frame_equal(a["images"].drop(columns="result"), b["images"].drop(columns="result"))
     for name in a["images"]["image"]:
         assert np.array_equal(read(root / "ref" / "results" / f"{name}.png"), read(out / "results" / f"{name}.png"))
+
+
+def test_eval_and_mask_names_take_a_hugging_face_dataset(tmp_path, monkeypatch):
+    """`masks generate --names-from hf:...` names the masks after the rows, `eval --images hf:...` pairs them,
+    and the scores equal an evaluation of the same images saved as files."""
+    import io
+
+    import datasets as hf_datasets
+
+    from inpaintlab.cli import app
+
+    from ..conftest import synthetic_photo
+
+    arrays = [synthetic_photo(48, 40, k) for k in range(5)]
+    rows = []
+    for a in arrays:
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="PNG")
+        rows.append({"bytes": buf.getvalue(), "path": None})
+    table = hf_datasets.Dataset.from_dict({"image": rows}, features=hf_datasets.Features({"image": hf_datasets.Image()}))
+    monkeypatch.setattr(hf_datasets, "load_dataset", lambda name, *a, **k: table)
+    spec = "hf:someone/toy?sample=3&seed=1"
+    runner = CliRunner()
+    r = runner.invoke(app, ["masks", "generate", "--kind", "rectangle", "--size", "48", "--names-from", spec,
+                            "--out", str(tmp_path / "masks")])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.stem for p in (tmp_path / "masks").glob("*.png"))
+    assert len(names) == 3 and all(n.startswith("train-") for n in names)
+    EvalRun(EvalConfig(images=spec, masks=str(tmp_path / "masks"), model="telea", metrics=["psnr", "mae@hole"],
+                       size=48), tmp_path / "hf", log=lambda m: None).run()
+    (tmp_path / "files").mkdir()  # the same rows as files
+    for n in names:
+        Image.fromarray(arrays[int(n.split("-")[1])]).save(tmp_path / "files" / f"{n}.png")
+    EvalRun(EvalConfig(images=str(tmp_path / "files"), masks=str(tmp_path / "masks"), model="telea",
+                       metrics=["psnr", "mae@hole"], size=48), tmp_path / "plain", log=lambda m: None).run()
+    pd.testing.assert_frame_equal(frames(tmp_path / "hf")["metrics"], frames(tmp_path / "plain")["metrics"],
+                                  check_exact=True)
+    files = json.loads((tmp_path / "hf" / "config.json").read_text())["files"]
+    assert [f[1] for f in files] == [f"hf://someone/toy/train/{int(n.split('-')[1])}" for n in names]
