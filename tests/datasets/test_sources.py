@@ -185,3 +185,19 @@ def test_open_image_set_bad_hf_specs_are_one_line(monkeypatch, spec, fragment):
     with pytest.raises(InpaintlabError, match=fragment) as e:
         open_image_set(spec)
     assert "\n" not in str(e.value)
+
+
+def identity(item):
+    return item
+
+
+def test_a_source_feeds_a_data_loader_with_worker_processes(image_dir):
+    """Sources are indexable and picklable: a torch DataLoader with 2 workers reads the same items."""
+    from torch.utils.data import DataLoader
+
+    ds = DATASETS.get("folder")(str(image_dir), size=32)
+    direct = [ds[i] for i in range(len(ds))]
+    loaded = list(DataLoader(ds, batch_size=None, num_workers=2, collate_fn=identity))
+    assert [it.name for it in loaded] == [it.name for it in direct] == ["a", "b", "c"]
+    for a, b in zip(loaded, direct):
+        assert torch.equal(a.image, b.image) and a.source == b.source
