@@ -90,8 +90,8 @@ def test_list_weights(dirs):
     ours, hub = dirs
     put(hub, VGG)
     rows = {r["name"]: r for r in weights.list_weights()}
-    assert set(rows) == {ALEX, VGG, SQUEEZE, "alex.pth", "squeeze.pth", "vgg.pth",
-                         "pt_inception-2015-12-05-6726825d.pth"}
+    assert set(rows) == set(weights.WEIGHT_FILES) >= {ALEX, VGG, SQUEEZE, "alex.pth", "squeeze.pth", "vgg.pth",
+                                                     "pt_inception-2015-12-05-6726825d.pth"}
     for r in rows.values():
         assert {"name", "present", "found_at", "put_at", "used_by"} <= set(r)
         assert r["put_at"] == str(ours / r["name"])
@@ -102,8 +102,12 @@ def test_list_weights(dirs):
 
 def test_known_table():
     for name, wf in weights.WEIGHT_FILES.items():
-        assert wf.name == name and wf.url.startswith("https://") and wf.url.endswith("/" + name)
+        assert wf.name == name and wf.url.endswith("/" + name)
         assert wf.used_by and wf.how_to_get and "\n" not in wf.how_to_get
+        if not wf.sha256:  # no published checksum: the user fetches it, inpaintlab never downloads it
+            assert "no hash is published" in wf.how_to_get and wf.url in wf.how_to_get, name
+            continue
+        assert wf.url.startswith("https://"), name
         # torch hub convention: a file named ``...-<hex>.pth`` carries a prefix of its SHA-256, which is
         # what a download is checked against; any other file needs its full digest
         hub = re.fullmatch(r".+-([0-9a-f]{8,})\.pth", name)
@@ -112,6 +116,18 @@ def test_known_table():
         else:
             assert re.fullmatch(r"[0-9a-f]{64}", wf.sha256), name
         assert wf.hash_ok(wf.sha256 + "0" * (64 - len(wf.sha256))) and not wf.hash_ok("f" * 64 if wf.sha256[0] != "f" else "0" * 64)
+
+
+def test_a_file_without_a_published_hash_is_never_downloaded(monkeypatch, tmp_path):
+    monkeypatch.setenv("INPAINTLAB_WEIGHTS", str(tmp_path / "w"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    monkeypatch.setattr(weights, "download_file", lambda *a, **k: pytest.fail("tried to download"))
+    unchecked = [name for name, wf in weights.WEIGHT_FILES.items() if not wf.sha256]
+    assert unchecked  # the ADE20k encoder of LaMa's perceptual loss
+    for name in unchecked:
+        with pytest.raises(MissingWeightsError, match="no checksum is published .* not downloaded automatically") as e:
+            weights.resolve(name)
+        assert weights.WEIGHT_FILES[name].url in str(e.value) and "\n" not in str(e.value)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from .inpainters.commands import app as inpainter_commands
 from .masks.commands import app as masks_app
 from .metrics.commands import app as metric_commands
 from .rip.commands import app as rip_app
+from .train.commands import app as train_app
 from .weights.commands import app as weights_app
 
 app = typer.Typer(help="inpaintlab: run, train and measure image inpainting models, faithfully and stably.",
@@ -28,6 +29,7 @@ app.add_typer(inpainter_commands)  # inpaint, models
 app.add_typer(metric_commands)  # metrics
 app.add_typer(rip_app, name="rip")
 app.add_typer(eval_app, name="eval")
+app.add_typer(train_app, name="train")
 app.add_typer(masks_app, name="masks")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(weights_app, name="weights")

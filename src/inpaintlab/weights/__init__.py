@@ -112,6 +112,20 @@ WEIGHT_FILES: dict[str, WeightFile] = {
             "downloaded from the pytorch-fid release (official URL), or a copy you put in place "
             "(e.g. from a torch hub cache); no PyPI package ships it",
         ),
+        # LaMa's ResNetPL perceptual loss: CSAIL's ADE20k ResNet50-dilated (PPM-deepsup) scene-parsing encoder,
+        # named by the last two parts of its URL (LaMa reads it from $TORCH_HOME/ade20k/<name>). The server is
+        # plain http and no hash of the file is published anywhere we could find: sha256 is left empty, so
+        # download_file cannot check it (and refuses it); get the file yourself.
+        WeightFile(
+            "ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth",
+            "http://sceneparsing.csail.mit.edu/model/pytorch/ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth",
+            "",
+            "LaMa training: ResNetPL perceptual loss (ADE20k ResNet50-dilated encoder)",
+            "download it yourself (wget) from http://sceneparsing.csail.mit.edu/model/pytorch/"
+            "ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth as LaMa's README says (mirror: LaMa's "
+            "https://disk.yandex.ru/d/ncVmQlmT_kTemQ), or keep LaMa's copy at $TORCH_HOME/ade20k/<name> (the LaMa "
+            "losses look there too); no hash is published, so inpaintlab does not download it; not on PyPI",
+        ),
     )
 }
 
@@ -185,6 +199,10 @@ def resolve(name: str, *, path: str | os.PathLike | None = None, download: bool 
         raise MissingWeightsError(
             _missing_message(name, f"is not in {weights_dir()} nor in {torch_hub_dir()} (downloads disabled)")
         )
+    if not wf.sha256:  # nothing to check a download against: never fetched automatically
+        raise MissingWeightsError(f"weight file {name} is not in {weights_dir()} nor in {torch_hub_dir()}, and no "
+                                  f"checksum is published for it, so it is not downloaded automatically: "
+                                  f"{wf.how_to_get}; put it in {weights_dir() / name}")
     return download_file(name)
 
 

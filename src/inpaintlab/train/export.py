@@ -1,0 +1,106 @@
+"""Exported generators: safetensors weights plus a JSON of the architecture, loadable without Lightning.
+
+An export is a folder with ``generator.safetensors`` (tensors only: loading it runs no code) and
+``generator.json`` (``format``, ``method``, the generator's architecture as plain values, the
+steps trained, whether the weights are the EMA). :func:`read_trained` finds the weights behind
+what a user passes as ``--option checkpoint=...``: an export folder or file, a training run folder
+(its ``export/``, or its last checkpoint when the run stopped before exporting).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import atomic_write
+from ..errors import InpaintlabError
+
+FORMAT = "inpaintlab-generator"
+WEIGHTS, META = "generator.safetensors", "generator.json"
+
+
+def export_generator(generator: torch.nn.Module, meta: dict[str, Any], folder: str | Path) -> Path:
+    """Write ``generator``'s state dict and ``meta`` (method, architecture, ...) into ``folder``; return it."""
+    return export_state(generator.state_dict(), meta, folder)
+
+
+def export_state(state: dict[str, torch.Tensor], meta: dict[str, Any], folder: str | Path) -> Path:
+    """Write a generator state dict (safetensors) and ``meta`` (JSON) into ``folder``, atomically; return it."""
+    from safetensors.torch import save
+
+    folder = Path(folder)
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+    data = save(state)
+    atomic_write(folder / WEIGHTS, lambda f: f.write(data))
+    text = json.dumps({**meta, "format": FORMAT}, indent=2, sort_keys=True).encode()
+    atomic_write(folder / META, lambda f: f.write(text))
+    return folder
+
+
+def _from_export(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    from safetensors.torch import load_file
+
+    try:
+        meta = json.loads((folder / META).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InpaintlabError(f"cannot read {folder / META}: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise InpaintlabError(f"{folder / META} is not an inpaintlab generator export")
+    try:
+        return meta, load_file(str(folder / WEIGHTS))
+    except Exception as e:  # safetensors raises its own error types on damaged files
+        raise InpaintlabError(f"cannot read {folder / WEIGHTS}: {e}") from None
+
+
+def checkpoint_generator(run: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The generator of a run's last checkpoint (``weights_only``: tensors and plain values only);
+    with EMA on, the averaged weights the run validated with."""
+    from ..runs import read_record
+
+    ckpt = run / "checkpoints" / "last.ckpt"
+    record = read_record(run / "config.json") or {}
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise InpaintlabError(f"cannot read the checkpoint {ckpt} (tensors only): {str(e).splitlines()[0]}") from None
+    weights = {k.removeprefix("net_g."): v for k, v in state.get("state_dict", {}).items() if k.startswith("net_g.")}
+    averaged = ema_weights(state)
+    if averaged:
+        weights = averaged
+    if not weights or "generator" not in record:
+        raise InpaintlabError(f"{ckpt} holds no generator of a known architecture")
+    meta = {"format": FORMAT, "method": record["config"]["method"], "generator": record["generator"],
+            "steps": state.get("inpaintlab", {}).get("samples_seen", 0) // max(1, record["config"]["batch_size"]),
+            "ema": bool(averaged), "source": str(ckpt)}
+    return meta, weights
+
+
+def ema_weights(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The generator's averaged weights in a checkpoint written with EMA on (Lightning's WeightAveraging), or {}."""
+    for key, value in checkpoint.get("callbacks", {}).items():
+        if key.startswith("WeightAveraging") and isinstance(value, dict):
+            for inner in value.values():
+                if isinstance(inner, dict) and any(".net_g." in k or k.startswith("net_g.") for k in inner):
+                    return {k.split("net_g.", 1)[1]: v for k, v in inner.items() if "net_g." in k}
+    return {}
+
+
+def read_trained(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``(meta, state_dict)`` of an export folder, its ``.safetensors`` / ``.json`` file, or a training run."""
+    p = Path(path).expanduser()
+    if p.is_file() and p.name in (WEIGHTS, META):
+        p = p.parent
+    if (p / META).is_file():
+        return _from_export(p)
+    if (p / "export" / META).is_file():
+        return _from_export(p / "export")
+    if (p / "checkpoints" / "last.ckpt").is_file():
+        return checkpoint_generator(p)
+    raise InpaintlabError(f"{path} is neither an inpaintlab export (generator.json + generator.safetensors) nor a "
+                          f"training run folder with an export or a checkpoint")
+
+
+__all__ = ["export_generator", "export_state", "checkpoint_generator", "ema_weights", "read_trained", "FORMAT", "WEIGHTS", "META"]
