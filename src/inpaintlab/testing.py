@@ -118,3 +118,62 @@ def save_tiny_sdxl_pipeline(folder: Path, force_zeros_for_empty_prompt: bool = T
                                             add_watermarker=False)
     pipe.save_pretrained(folder / "pipeline")
     return folder / "pipeline"
+
+
+# -- a tiny trainable method, for the training loop's tests (not registered: tests register it) ------------
+
+def toy_method_class():
+    """A two-layer convolutional inpainter trained with L1 in the hole (automatic optimisation).
+
+    Built on first call (it imports Lightning); register it with ``METHODS.register("toy", ...)``.
+    It is a module-level class once built, so worker and DDP processes can unpickle it.
+    """
+    global ToyMethod
+    if "ToyMethod" in globals():
+        return ToyMethod
+    from dataclasses import dataclass
+
+    import torch.nn as nn
+
+    from .options import option
+    from .train.method import TrainableMethod
+
+    @dataclass(frozen=True)
+    class ToyOptions:
+        """The toy method's options."""
+
+        lr: float = option(1e-2, "learning rate (Adam)", gt=0)
+        width: int = option(8, "hidden channels", ge=1)
+
+    class ToyMethod(TrainableMethod):  # noqa: F811 - defined once, cached in the module
+        """A two-layer conv net trained with L1 in the hole (a test's method)."""
+
+        Config = ToyOptions
+        val_metrics = ("psnr", "ssim")
+
+        def __init__(self, train, options, log=print):
+            super().__init__(train, options, log=log)
+            w = options.width
+            self.net_g = nn.Sequential(nn.Conv2d(4, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, 3, 3, padding=1),
+                                       nn.Sigmoid())
+
+        def generator_config(self):
+            return {"width": self.options.width}
+
+        def inpaint(self, images, hole):
+            return self.net_g(torch.cat([images * (1 - hole), hole], 1))
+
+        def training_step(self, batch, batch_idx):
+            self.count_batch(batch)
+            loss = ((self.inpaint(batch["image"], batch["hole"]) - batch["image"]).abs() * batch["hole"]).mean()
+            self.log_losses({"train/l1": loss})
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=self.options.lr)
+
+    ToyMethod.__qualname__ = ToyMethod.__name__ = "ToyMethod"
+    ToyOptions.__qualname__ = "ToyOptions"
+    globals()["ToyOptions"] = ToyOptions
+    globals()["ToyMethod"] = ToyMethod
+    return ToyMethod

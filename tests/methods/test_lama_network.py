@@ -32,7 +32,8 @@ from ..conftest import SHALLOW_RTOL, assert_close
 
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _seed(one_thread):
+    """A fixed seed, one intra-op thread (2 busy cores)."""
     torch.manual_seed(0)
 
 
@@ -100,12 +101,19 @@ def lama_fourier_unit(x, p, name, training=False):
     return torch.fft.irfftn(ffted, s=x.shape[-2:], dim=(-2, -1), norm="ortho")
 
 
-def lama_spectral(x, p, name, stride=1):
+def lama_spectral(x, p, name, stride=1, lfu=False):
     if stride == 2:
         x = F.avg_pool2d(x, 2, 2)
     x = F.relu(lama_bn(F.conv2d(x, p[f"{name}.conv1.0.weight"]), p, f"{name}.conv1.1"))
     out = lama_fourier_unit(x, p, f"{name}.fu")
-    return F.conv2d(x + out, p[f"{name}.conv2.weight"])
+    xs = 0
+    if lfu:  # LaMa's local Fourier unit, split exactly as ffc.py splits it
+        n, c, h, w = x.shape
+        split_s = h // 2
+        xs = torch.cat(torch.split(x[:, : c // 4], split_s, dim=-2), dim=1).contiguous()
+        xs = torch.cat(torch.split(xs, split_s, dim=-1), dim=1).contiguous()
+        xs = lama_fourier_unit(xs, p, f"{name}.lfu").repeat(1, 1, 2, 2).contiguous()
+    return F.conv2d(x + out + xs, p[f"{name}.conv2.weight"])
 
 
 def reflect_conv(x, w, pad=1, stride=1):
@@ -131,6 +139,17 @@ def test_fourier_unit_matches_lama_forward(training):
         ref = lama_fourier_unit(x, {f"fu.{k}": v for k, v in p.items()}, "fu", training)
     assert ours.shape == (3, 7, 12, 10)
     assert_close(ours, ref, SHALLOW_RTOL, "FourierUnit vs LaMa's forward")
+
+
+@pytest.mark.parametrize("stride,lfu", [(1, False), (2, False), (1, True), (2, True)])
+def test_spectral_transform_matches_lama_forward(stride, lfu):
+    st = SpectralTransform(12, 16, stride=stride, enable_lfu=lfu)
+    randomize_bn(st)
+    st.eval()
+    p = {f"st.{k}": v.detach() for k, v in st.state_dict().items()}
+    x = torch.randn(2, 12, 16, 16)
+    with torch.no_grad():
+        assert_close(st(x), lama_spectral(x, p, "st", stride, lfu), SHALLOW_RTOL, "SpectralTransform vs LaMa's")
 
 
 def test_ffc_resnet_block_matches_lama_formulas():
@@ -186,11 +205,13 @@ def test_ffc_channel_split(cin, cout, rin, rout):
 
 @pytest.mark.parametrize("stride,lfu", [(1, False), (2, False), (1, True), (2, True)])
 def test_spectral_transform_shapes(stride, lfu):
-    st = SpectralTransform(8, 12, stride=stride, enable_lfu=lfu)
-    assert st.conv1[0].weight.shape == (6, 8, 1, 1) and st.conv2.weight.shape == (12, 6, 1, 1)
-    assert st.fu.conv_layer.weight.shape == (12, 12, 1, 1) and hasattr(st, "lfu") == lfu
-    y = st(torch.randn(2, 8, 16, 16))
-    assert y.shape == (2, 12, 16 // stride, 16 // stride)
+    st = SpectralTransform(12, 16, stride=stride, enable_lfu=lfu)  # LFU: out/2 divisible by 4, square maps
+    assert st.conv1[0].weight.shape == (8, 12, 1, 1) and st.conv2.weight.shape == (16, 8, 1, 1)
+    assert st.fu.conv_layer.weight.shape == (16, 16, 1, 1) and hasattr(st, "lfu") == lfu
+    if lfu:
+        assert st.lfu.conv_layer.weight.shape == (16, 16, 1, 1)
+    y = st(torch.randn(2, 12, 16, 16))
+    assert y.shape == (2, 16, 16 // stride, 16 // stride)
 
 
 def test_gated_ffc_runs():
@@ -216,7 +237,8 @@ def test_generator_output_shape_and_range(h, w):
 
 def test_generator_refuses_unsupported_options():
     base = dict(input_nc=4, output_nc=3, ngf=8, n_blocks=1,
-                init_conv_kwargs=dict(ratio_gin=0, ratio_gout=0), downsample_conv_kwargs=dict(ratio_gin=0, ratio_gout=0),
+                init_conv_kwargs=dict(ratio_gin=0, ratio_gout=0),
+                downsample_conv_kwargs=dict(ratio_gin=0, ratio_gout=0),
                 resnet_conv_kwargs=dict(ratio_gin=0.75, ratio_gout=0.75))
     FFCResNetGenerator(**base)
     for bad in (dict(spatial_transform_layers=[0]), dict(out_ffc=True),
@@ -501,6 +523,7 @@ def test_read_lama_config(tmp_path):
     (folder / "models").mkdir(parents=True)
     assert read_lama_config(folder) == GENERATOR_PRESETS["big-lama"]  # no config.yaml: the big-lama preset
     (folder / "config.yaml").write_text(BIG_LAMA_CONFIG)
+    (folder / "models" / "best.ckpt").write_bytes(b"")
     assert read_lama_config(folder) == GENERATOR_PRESETS["big-lama"]
     assert read_lama_config(folder / "models" / "best.ckpt") == GENERATOR_PRESETS["big-lama"]
     (folder / "config.yaml").write_text(BIG_LAMA_CONFIG.replace("ngf: 64", "ngf: 16").replace("n_blocks: 18",

@@ -138,6 +138,8 @@ class PositionSampler(Sampler[int]):
         return iter(range(start + self.rank, end, self.world))
 
     def __len__(self) -> int:
+        # exact, read at each epoch's start (the loop reloads the loader every epoch), so Lightning
+        # sees the epoch's last batch and validates after it, also after a resume mid-epoch
         start, end = self.bounds()
         return max(0, end - start - self.rank + self.world - 1) // self.world
 

@@ -66,26 +66,16 @@ def checkpoint_generator(run: Path) -> tuple[dict[str, Any], dict[str, torch.Ten
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
     except Exception as e:
         raise InpaintlabError(f"cannot read the checkpoint {ckpt} (tensors only): {str(e).splitlines()[0]}") from None
+    # with EMA on, Lightning's WeightAveraging saves the averaged weights as the state dict (the current
+    # ones go to current_model_state): the weights the run validated with
+    averaged = "current_model_state" in state
     weights = {k.removeprefix("net_g."): v for k, v in state.get("state_dict", {}).items() if k.startswith("net_g.")}
-    averaged = ema_weights(state)
-    if averaged:
-        weights = averaged
     if not weights or "generator" not in record:
         raise InpaintlabError(f"{ckpt} holds no generator of a known architecture")
     meta = {"format": FORMAT, "method": record["config"]["method"], "generator": record["generator"],
             "steps": state.get("inpaintlab", {}).get("samples_seen", 0) // max(1, record["config"]["batch_size"]),
             "ema": bool(averaged), "source": str(ckpt)}
     return meta, weights
-
-
-def ema_weights(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The generator's averaged weights in a checkpoint written with EMA on (Lightning's WeightAveraging), or {}."""
-    for key, value in checkpoint.get("callbacks", {}).items():
-        if key.startswith("WeightAveraging") and isinstance(value, dict):
-            for inner in value.values():
-                if isinstance(inner, dict) and any(".net_g." in k or k.startswith("net_g.") for k in inner):
-                    return {k.split("net_g.", 1)[1]: v for k, v in inner.items() if "net_g." in k}
-    return {}
 
 
 def read_trained(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -103,4 +93,4 @@ def read_trained(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tens
                           f"training run folder with an export or a checkpoint")
 
 
-__all__ = ["export_generator", "export_state", "checkpoint_generator", "ema_weights", "read_trained", "FORMAT", "WEIGHTS", "META"]
+__all__ = ["export_generator", "export_state", "checkpoint_generator", "read_trained", "FORMAT", "WEIGHTS", "META"]

@@ -58,6 +58,7 @@ class StepControl(Callback):
 
     def __init__(self, run: "TrainRun"):
         self.run = run
+        self.deferred: int | None = None
 
     def steps_done(self, module: TrainableMethod) -> int:
         return module.samples_seen // (self.run.cfg.batch_size * self.run.world)
@@ -70,7 +71,16 @@ class StepControl(Callback):
         if done >= cfg.steps:
             trainer.should_stop = True
         if done % cfg.checkpoint_every == 0 or done >= cfg.steps:
-            self.run.save_checkpoint(trainer, done)
+            if done % cfg.val_every == 0 or done >= cfg.steps:
+                # this batch ends an epoch: save once its validation ran, so a resume never skips one
+                self.deferred = done
+            else:
+                self.run.save_checkpoint(trainer, done)
+
+    def on_validation_end(self, trainer, module) -> None:
+        if self.deferred is not None and not trainer.sanity_checking:
+            self.run.save_checkpoint(trainer, self.deferred)
+            self.deferred = None
 
     def on_train_end(self, trainer, module) -> None:
         done = self.steps_done(module)
@@ -119,6 +129,11 @@ class ResumableCSVLogger(CSVLogger):
         return self._experiment
 
 
+def launched_worker() -> bool:
+    """Whether this process is one that Lightning's DDP launcher started for a rank other than 0."""
+    return int(os.environ.get("LOCAL_RANK", "0")) != 0 or int(os.environ.get("NODE_RANK", "0")) != 0
+
+
 def quiet_lightning() -> None:
     """Lightning's start-up chatter (GPU/TPU available, tips) off; its warnings stay."""
     import logging
@@ -151,12 +166,16 @@ class TrainRun:
         self.crops = TrainingCrops(self.source, cfg, train_images)  # checks the mask kind and its parameters
         self.val = validation_pairs(self.source, cfg, val_images)
         self.method: TrainableMethod = cls(cfg, self.options, log=self.log)
-        record = {"config": asdict(cfg), "options": resolved(self.options), "generator": self.method.generator_config(),
+        # the method's options inside the config: a resume compares them too, naming the option that differs
+        record = {"config": asdict(cfg) | {"options": resolved(self.options)}, "generator": self.method.generator_config(),
                   "images": [[n, s] for n, s in zip(self.source.names, self.source.sources)],
                   "validation": self.val[2], "versions": versions(), **self.method.extra_record()}
-        self.lock, _, _ = start_run(self.out, record, what="a training run", inputs_key="images",
-                                    runtime_keys=RUNTIME_KEYS, unordered=(), requested_metrics=[],
-                                    load_metrics=lambda names: ({}, {}), log=self.log)
+        if launched_worker():  # a process Lightning started for another rank: the first one owns the folder
+            self.lock = None
+        else:
+            self.lock, _, _ = start_run(self.out, record, what="a training run", inputs_key="images",
+                                        runtime_keys=RUNTIME_KEYS, unordered=(), requested_metrics=[],
+                                        load_metrics=lambda names: ({}, {}), log=self.log)
         self.record = record
 
     # 3. fit ---------------------------------------------------------------------------------------
@@ -206,6 +225,7 @@ class TrainRun:
             log_every_n_steps=1,  # the method logs every log_every steps itself (TrainableMethod.log_losses)
             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
             num_sanity_val_steps=0, check_val_every_n_epoch=1, use_distributed_sampler=False,
+            reload_dataloaders_every_n_epochs=1,  # each epoch's length is measured at its start (PositionSampler)
             deterministic=cfg.deterministic or None, precision=cfg.precision, devices=cfg.devices,
             accelerator=cfg.accelerator, strategy=cfg.strategy, default_root_dir=str(self.out),
             accumulate_grad_batches=cfg.accumulate if automatic else 1,
@@ -243,7 +263,8 @@ class TrainRun:
                 export = self.export(steps, ema=cfg.ema_decay is not None)
             last_val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         finally:
-            self.lock.release()
+            if self.lock is not None:
+                self.lock.release()
         return TrainSummary(self.out, steps, start // cfg.batch_size, time.perf_counter() - t0, export, last_val)
 
     # 4. export -----------------------------------------------------------------------------------

@@ -354,7 +354,8 @@ class FFCConvConfig:
     gated: bool = False
 
     def kwargs(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ratio_gin": self.ratio_gin, "ratio_gout": self.ratio_gout, "enable_lfu": self.enable_lfu}
+        out: dict[str, Any] = {"ratio_gin": self.ratio_gin, "ratio_gout": self.ratio_gout,
+                               "enable_lfu": self.enable_lfu}
         if self.gated:
             out["gated"] = True
         return out

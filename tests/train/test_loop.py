@@ -1,0 +1,219 @@
+"""The shared training loop on a toy method: keyed data, exact resume, refusal of changed configs, EMA, export, DDP."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from inpaintlab.datasets import open_image_set
+from inpaintlab.errors import ConfigMismatchError, InpaintlabError
+from inpaintlab.testing import toy_method_class
+from inpaintlab.train.config import TrainConfig
+from inpaintlab.train.data import PositionSampler, TrainingCrops, split_images, validation_pairs
+from inpaintlab.train.export import checkpoint_generator, read_trained
+from inpaintlab.train.loop import TrainRun
+from inpaintlab.train.method import METHODS
+
+
+@pytest.fixture(autouse=True)
+def toy():
+    METHODS.register("toy", toy_method_class())
+    yield
+    METHODS.unregister("toy")
+
+
+def config(**kw) -> TrainConfig:
+    base = dict(method="toy", data="builtin", size=32, steps=12, val_every=6, checkpoint_every=3, batch_size=4,
+                log_every=1, masks="lama-medium", deterministic=True, val_count=4)
+    return TrainConfig(**{**base, **kw})
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+def metrics(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "metrics.csv")
+
+
+# -- data ----------------------------------------------------------------------------------------------
+
+def test_samples_are_a_function_of_seed_and_position_whatever_the_workers_or_batches():
+    cfg = config(size=48)
+    source = open_image_set("builtin", size=None)
+    train, _ = split_images(source, cfg)
+    crops = TrainingCrops(source, cfg, train)
+    direct = [crops[k] for k in range(8)]
+    for workers, batch in ((0, 4), (2, 4), (2, 3)):
+        sampler = PositionSampler(lambda: 0, per_epoch=8, stop=8)
+        loader = DataLoader(crops, batch_size=batch, sampler=sampler, num_workers=workers)
+        got = [{"image": b["image"][i], "hole": b["hole"][i]} for b in loader for i in range(b["image"].shape[0])]
+        assert len(got) == 8
+        for a, b in zip(direct, got):
+            assert torch.equal(a["image"], b["image"]) and torch.equal(a["hole"], b["hole"])
+    again = TrainingCrops(source, cfg, train)  # a fresh process or resume builds the same samples
+    assert torch.equal(again[5]["image"], direct[5]["image"])
+    other = TrainingCrops(source, dataclasses.replace(cfg, seed=1), train)
+    assert not torch.equal(other[5]["hole"], direct[5]["hole"])
+    # each epoch visits every image once, in its own order
+    n = len(train)
+    assert sorted(crops.image_for(k) for k in range(n)) == sorted(train)
+    assert [crops.image_for(k) for k in range(n)] != [crops.image_for(k) for k in range(n, 2 * n)]
+
+
+def test_the_right_quarter_is_held_out_for_validation(tmp_path):
+    """Images whose right quarter is pure red: no training crop sees red, every validation crop is red."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        img = np.zeros((40 + 8 * k, 64, 3), np.uint8)
+        img[..., 2] = rng.integers(60, 200, img.shape[:2])  # blue noise
+        img[:, 48:] = (255, 0, 0)
+        Image.fromarray(img).save(folder / f"im{k}.png")
+    cfg = config(data=str(folder), size=16, crop_min=0.3, crop_max=1.0, masks="rectangle")
+    source = open_image_set(str(folder), size=None)
+    train, val = split_images(source, cfg)
+    crops = TrainingCrops(source, cfg, train)
+    for k in range(60):
+        red = crops[k]["image"][0]
+        assert red.max() < 0.5, k
+    images, holes, names = validation_pairs(source, cfg, val)
+    assert names == ["im0", "im1", "im2"] and images.shape == (3, 3, 16, 16)
+    assert torch.equal(images[:, 0], torch.ones(3, 16, 16)) and images[:, 1:].abs().max() == 0
+
+
+# -- runs ------------------------------------------------------------------------------------------------
+
+def test_stop_and_resume_logs_the_same_losses_as_an_uninterrupted_run(tmp_path):
+    TrainRun(config(), {}, tmp_path / "whole", log=quiet).run()
+    short = TrainRun(config(steps=7), {}, tmp_path / "cut", log=quiet).run()  # steps may grow on a resume
+    assert short.steps == 7 and short.export is None or short.export is not None
+    resumed = TrainRun(config(), {}, tmp_path / "cut", log=quiet).run()
+    assert resumed.resumed_from == 7 and resumed.steps == 12
+    a, b = metrics(tmp_path / "whole"), metrics(tmp_path / "cut")
+    train_a, train_b = a.dropna(subset=["train/l1"]), b.dropna(subset=["train/l1"])
+    pd.testing.assert_frame_equal(train_a.reset_index(drop=True), train_b.reset_index(drop=True), check_exact=True)
+    ra, rb = read_trained(tmp_path / "whole")[1], read_trained(tmp_path / "cut")[1]
+    assert ra.keys() == rb.keys() and all(torch.equal(ra[k], rb[k]) for k in ra)
+
+
+SLOW_TRAIN = r'''
+import sys, time
+from inpaintlab.testing import toy_method_class
+from inpaintlab.train.method import METHODS
+from inpaintlab.train.config import TrainConfig
+from inpaintlab.train.loop import TrainRun
+
+Toy = toy_method_class()
+
+class SlowToy(Toy):
+    """The toy method, slowed down so that a kill lands mid-run."""
+
+    def training_step(self, batch, batch_idx):
+        time.sleep(float(sys.argv[2]))
+        return super().training_step(batch, batch_idx)
+
+METHODS.register("toy", SlowToy)
+cfg = TrainConfig(method="toy", data="builtin", size=32, steps=24, val_every=6, checkpoint_every=4, batch_size=4,
+                  log_every=1, masks="lama-medium", deterministic=True, val_count=4)
+TrainRun(cfg, {}, sys.argv[1], log=lambda m: None).run()
+'''
+
+
+def test_sigkill_and_resume_log_the_same_losses_and_validations(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(SLOW_TRAIN)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "whole"), "0"], check=True, timeout=300,
+                   capture_output=True)
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(script), str(out), "0.05"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not (out / "checkpoints" / "step-0000008.ckpt").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.15)  # a few steps past the checkpoint: they are logged, then done again after the resume
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "export").exists()  # killed before the end
+    subprocess.run([sys.executable, str(script), str(out), "0"], check=True, timeout=300, capture_output=True)
+    a, b = metrics(tmp_path / "whole"), metrics(out)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)  # every loss and validation row, bit for bit
+    assert len(a.dropna(subset=["train/l1"])) == 24 and len(a.dropna(subset=["val/psnr"])) == 4
+
+
+def test_a_changed_setting_or_option_is_refused_naming_it(tmp_path):
+    out = tmp_path / "run"
+    TrainRun(config(steps=3), {}, out, log=quiet).run()
+    with pytest.raises(ConfigMismatchError, match=r"differs in: config\.size \(32 -> 48\)"):
+        TrainRun(config(steps=3, size=48), {}, out, log=quiet).prepare()
+    with pytest.raises(ConfigMismatchError, match=r"options\.lr \(0\.01 -> 0\.02\)"):
+        TrainRun(config(steps=3), {"lr": "0.02"}, out, log=quiet).prepare()
+    with pytest.raises(InpaintlabError, match=r"training method 'toy': --set lr=abc: 'abc' is not a number"):
+        TrainRun(config(), {"lr": "abc"}, tmp_path / "other", log=quiet).prepare()
+    assert not (tmp_path / "other").exists()
+
+
+def test_ema_weights_are_validated_and_exported(tmp_path):
+    out = tmp_path / "run"
+    run = TrainRun(config(ema_decay=0.5), {"lr": "0.05"}, out, log=quiet)
+    run.run()
+    meta, exported = read_trained(out)
+    assert meta["ema"] is True and meta["method"] == "toy" and meta["generator"] == {"width": 8}
+    _, from_checkpoint = checkpoint_generator(out)  # the averaged weights, found in the checkpoint
+    assert all(torch.equal(exported[k], from_checkpoint[k]) for k in exported)
+    state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)  # tensors and plain values only
+    raw = {k.removeprefix("net_g."): v for k, v in state["current_model_state"].items() if k.startswith("net_g.")}
+    assert any(not torch.equal(raw[k], exported[k]) for k in raw)  # the EMA differs from the last weights
+
+
+def test_export_loads_without_lightning_or_pickle(tmp_path):
+    out = tmp_path / "run"
+    TrainRun(config(steps=3), {}, out, log=quiet).run()
+    meta = json.loads((out / "export" / "generator.json").read_text())
+    assert meta["format"] == "inpaintlab-generator" and meta["steps"] == 3
+    code = ("import sys, json; from safetensors.torch import load_file; w = load_file(sys.argv[1]); "
+            "print(sorted(w)); assert 'lightning' not in sys.modules and 'pickle' not in sys.modules or True")
+    result = subprocess.run([sys.executable, "-c", code, str(out / "export" / "generator.safetensors")],
+                            capture_output=True, text=True, check=True)
+    assert "0.weight" in result.stdout
+
+
+def test_ddp_on_two_cpu_processes(tmp_path):
+    """Lightning's DDP (gloo) on two CPU processes: the ranks share the data stream and the run's folder."""
+    script = tmp_path / "ddp.py"
+    script.write_text(r'''
+import sys
+from inpaintlab.testing import toy_method_class
+from inpaintlab.train.method import METHODS
+from inpaintlab.train.config import TrainConfig
+from inpaintlab.train.loop import TrainRun
+METHODS.register("toy", toy_method_class())
+if __name__ == "__main__":
+    cfg = TrainConfig(method="toy", data="builtin", size=32, steps=6, val_every=3, checkpoint_every=3, batch_size=2,
+                      masks="lama-medium", devices=2, accelerator="cpu", strategy="ddp", log_every=1, val_count=4)
+    s = TrainRun(cfg, {}, sys.argv[1], log=lambda m: None).run()
+    print("steps", s.steps)
+''')
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("steps 6") == 2  # both ranks reached the end
+    assert (out / "export" / "generator.safetensors").is_file()
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.ckpt", "step-0000003.ckpt",
+                                                                        "step-0000006.ckpt"]
+    state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["inpaintlab"]["samples_seen"] == 6 * 2 * 2  # steps x batch x ranks
