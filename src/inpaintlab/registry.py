@@ -6,9 +6,10 @@ look-up, an unknown name is an error that lists the known ones, and each registr
 so a wrong registration fails where it is made, not when a user first picks it.
 
 **Discovery.** A registry names the packages its entries live in. On the first look-up it
-imports every public module of those packages (and every sub-package of ``inpaintlab.methods``,
-where the trainable methods register their backends), then the modules that installed packages
-declare under the ``inpaintlab.plugins`` entry-point group. So adding a backend is one new module
+imports every public module of those packages, every sub-package of ``inpaintlab.methods`` and,
+in each, the modules the registry names (``inpainter`` for backends, ``method`` for training
+methods: a method package registers its backend there without importing Lightning), then the
+modules that installed packages declare under the ``inpaintlab.plugins`` entry-point group. So adding a backend is one new module
 with one ``register`` call: no list of imports to edit. Discovery is lazy because backends import
 torch, and ``inpaintlab --help`` should not wait for it.
 """
@@ -16,6 +17,7 @@ torch, and ``inpaintlab --help`` should not wait for it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import re
 import sys
@@ -36,12 +38,14 @@ Check = Callable[[str, object], None]  # raises TypeError when the item is not o
 class Registry(Generic[T]):
     """A mapping from a lower-case name to an item of one checked kind, discovered on first use."""
 
-    def __init__(self, kind: str, *, check: Check | None = None, packages: tuple[str, ...] = ()):
+    def __init__(self, kind: str, *, check: Check | None = None, packages: tuple[str, ...] = (),
+                 method_modules: tuple[str, ...] = ()):
         self.kind = kind
         self._check = check
         self.packages = packages
+        self.method_modules = method_modules
         self._items: dict[str, T] = {}
-        self._discovered = not packages
+        self._discovered = False
         self._discovering = False
 
     # registration ------------------------------------------------------------------------------
@@ -101,7 +105,10 @@ class Registry(Generic[T]):
         try:
             for package in self.packages:
                 import_submodules(package)
-            import_submodules("inpaintlab.methods", packages_only=True)
+            for method in import_submodules("inpaintlab.methods", packages_only=True):
+                for module in self.method_modules:  # e.g. methods/lama/inpainter.py for INPAINTERS
+                    if importlib.util.find_spec(f"{method}.{module}") is not None:
+                        importlib.import_module(f"{method}.{module}")
             import_plugins()
             self._discovered = True
         finally:

@@ -44,7 +44,8 @@ def _source_class(name: str, item: object) -> None:
 
 
 #: prefix -> ImageSource subclass; ``cls.from_spec(rest, size=..., pad_color=..., quantize=...)``
-DATASETS: Registry[type] = Registry("dataset source", check=_source_class, packages=("inpaintlab.datasets",))
+DATASETS: Registry[type] = Registry("dataset source", check=_source_class, packages=("inpaintlab.datasets",),
+                                    method_modules=("dataset",))
 
 _PREFIX = re.compile(r"^([a-z][a-z0-9_-]+):(.*)$", re.S)  # two letters at least: never a drive letter
 

@@ -124,4 +124,4 @@ def _typed_options(name: str, cls: type) -> None:
 
 #: name -> Backend subclass, built as ``cls(cls.Options(...))``; modules in this package register on discovery
 INPAINTERS: Registry[type[Backend]] = Registry("inpainter", check=subclass_of(Backend, _typed_options),
-                                               packages=("inpaintlab.inpainters",))
+                                               packages=("inpaintlab.inpainters",), method_modules=("inpainter",))

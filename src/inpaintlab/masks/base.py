@@ -25,7 +25,7 @@ def _typed_factory(name: str, factory: object) -> None:
 #: name -> factory(**params) -> MaskGenerator; ``generate(height, width, rng)`` returns HxW float32, 1 = hole.
 #: Modules of this package register on the registry's first look-up.
 MASKS: Registry[Callable[..., MaskGenerator]] = Registry("mask generator", check=_typed_factory,
-                                                         packages=("inpaintlab.masks",))
+                                                         packages=("inpaintlab.masks",), method_modules=("mask",))
 
 
 class MaskParamError(InpaintlabError):

@@ -191,4 +191,5 @@ def _named(name: str, cls: type) -> None:
 
 
 #: name -> Metric subclass, built as ``cls(region=..., device=...)``; modules of this package register on discovery
-METRICS: Registry[type[Metric]] = Registry("metric", check=subclass_of(Metric, _named), packages=("inpaintlab.metrics",))
+METRICS: Registry[type[Metric]] = Registry("metric", check=subclass_of(Metric, _named), packages=("inpaintlab.metrics",),
+                                         method_modules=("metric",))

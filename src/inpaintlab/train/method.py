@@ -167,8 +167,8 @@ def _typed_method(name: str, cls: type) -> None:
     check_specs(f"training method {name!r}", specs_of(cls.Config), need_help=True)
 
 
-#: name -> TrainableMethod subclass; the method packages (inpaintlab.methods.*) register on discovery
+#: name -> TrainableMethod subclass; each method package registers in its ``method`` module, found on discovery
 METHODS: Registry[type[TrainableMethod]] = Registry("training method", check=subclass_of(TrainableMethod, _typed_method),
-                                                    packages=("inpaintlab.methods",))
+                                                    method_modules=("method",))
 
 __all__ = ["TrainableMethod", "METHODS"]

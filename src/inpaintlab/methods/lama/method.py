@@ -1,0 +1,161 @@
+"""LaMa training (Suvorov et al. 2022; advimman/lama ``DefaultInpaintingTrainingModule``), on the shared loop.
+
+One step, LaMa's two-player update with manual optimisation:
+
+1. generator: ``pred = G([image * (1 - hole), hole])``; loss = masked L1 (known x10, missing x0)
+   + non-saturating adversarial x10 + discriminator feature matching x100 + perceptual x30
+   (LaMa's ResNetPL on ADE20k features, or LPIPS-VGG when that encoder's weights are absent: the
+   term used is recorded in the run's ``config.json``); the discriminator is frozen meanwhile;
+2. discriminator, on the updated generator's output (LaMa ran its generator again for this step):
+   softplus on real and fake logits, the hole of a fake counted as fake and its known region as
+   real (``mask_as_fake_target``), plus the R1 penalty (gamma 0.001) on the real.
+
+Adam 1e-3 (generator) and 1e-4 (discriminator), LaMa's ``default_optimizers.yaml``. The generator
+presets are :data:`~.ffc.GENERATOR_PRESETS`: ``big-lama`` (the paper's, default), ``lama-fourier``
+and ``small`` (trains on a 2-core CPU at 128x128).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from ...errors import InpaintlabError, MissingWeightsError
+from ...options import option
+from ...train.method import METHODS, TrainableMethod
+from .discriminator import DiscriminatorConfig, build_discriminator
+from .ffc import GENERATOR_PRESETS, build_generator, config_to_dict
+from .losses import (LAMA_LOSS_WEIGHTS, discriminator_fake_loss, discriminator_real_loss, feature_matching_loss,
+                     generator_adversarial_loss, masked_l1, perceptual_loss_for)
+
+W = LAMA_LOSS_WEIGHTS
+
+
+@dataclass(frozen=True)
+class LaMaOptions:
+    """LaMa's training options (defaults: ``configs/training/big-lama.yaml`` and ``lama-fourier.yaml``)."""
+
+    generator: Literal["big-lama", "lama-fourier", "small"] = option(
+        "big-lama", "generator preset: big-lama (18 FFC blocks, the paper's), lama-fourier (9), small (CPU)")
+    lr_g: float = option(1e-3, "generator learning rate (Adam)", gt=0)
+    lr_d: float = option(1e-4, "discriminator learning rate (Adam)", gt=0)
+    l1_known: float = option(W["l1_weight_known"], "masked L1 weight on the known pixels", ge=0)
+    l1_missing: float = option(W["l1_weight_missing"], "masked L1 weight in the hole", ge=0)
+    adversarial: float = option(W["adversarial"], "non-saturating adversarial weight (0: no discriminator)", ge=0)
+    gp_coef: float = option(W["gp_coef"], "R1 gradient penalty gamma on real images", ge=0)
+    feature_matching: float = option(W["feature_matching"], "discriminator feature matching weight", ge=0)
+    perceptual: float = option(W["resnet_pl"], "perceptual loss weight", ge=0)
+    perceptual_term: Literal["auto", "resnet_pl", "lpips_vgg", "none"] = option(
+        "auto", "auto: LaMa's ResNetPL when its ADE20k weights are present, else LPIPS-VGG; or name one")
+
+
+@METHODS.register("lama")
+class LaMaMethod(TrainableMethod):
+    """LaMa: an FFC ResNet generator trained adversarially with LaMa's losses (Suvorov et al. 2022)."""
+
+    Config = LaMaOptions
+
+    def __init__(self, train, options: LaMaOptions, *, log=print):
+        super().__init__(train, options, log=log)
+        self.automatic_optimization = False
+        self.gen_config = GENERATOR_PRESETS[options.generator]
+        self.net_g = build_generator(self.gen_config)
+        self.adversarial_on = options.adversarial > 0 or options.feature_matching > 0
+        self.net_d = build_discriminator(DiscriminatorConfig()) if self.adversarial_on else None
+        self._perceptual, self.perceptual_name = self._perceptual_term(options)
+
+    def _perceptual_term(self, o: LaMaOptions) -> tuple[torch.nn.Module | None, str]:
+        """The perceptual loss module (kept out of the state dict: frozen, and large) and its name."""
+        if o.perceptual == 0 or o.perceptual_term == "none":
+            return None, "none"
+        if o.perceptual_term == "lpips_vgg":
+            from ...metrics.lpips import load_lpips
+            from .losses import LPIPSPerceptual
+
+            term = LPIPSPerceptual(load_lpips("vgg"), o.perceptual)
+            return term, term.name
+        try:
+            term, name = perceptual_loss_for("cpu", log=self.note, weight=o.perceptual)
+        except MissingWeightsError as e:
+            raise InpaintlabError(f"lama's perceptual loss has no weights: {e}; run `inpaintlab weights fetch` for "
+                                  f"LPIPS-VGG, or train without it: --set perceptual_term=none") from None
+        if o.perceptual_term == "resnet_pl" and name != "resnet_pl":
+            raise InpaintlabError("--set perceptual_term=resnet_pl, but LaMa's ADE20k encoder weights are absent "
+                                  "(see `inpaintlab weights list`)")
+        return term, name
+
+    # -- what the loop needs --------------------------------------------------------------------------
+    def generator_config(self) -> dict[str, Any]:
+        return config_to_dict(self.gen_config)
+
+    def extra_record(self) -> dict[str, Any]:
+        return {"perceptual_term": self.perceptual_name}
+
+    def inpaint(self, images: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        return self.net_g(torch.cat([images * (1 - hole), hole], dim=1))
+
+    def configure_optimizers(self):
+        o = self.options
+        opt_g = torch.optim.Adam(self.net_g.parameters(), lr=o.lr_g)
+        if self.net_d is None:
+            return opt_g
+        return opt_g, torch.optim.Adam(self.net_d.parameters(), lr=o.lr_d)
+
+    def on_fit_start(self) -> None:
+        if self._perceptual is not None:
+            self._perceptual.to(self.device)
+
+    # -- one step ---------------------------------------------------------------------------------------
+    def _step(self, optimizer, loss: torch.Tensor, module: torch.nn.Module, last_of_accumulation: bool) -> None:
+        """Backward, and every ``accumulate`` batches clip and step (manual optimisation does both itself)."""
+        cfg = self.train_cfg
+        self.manual_backward(loss / cfg.accumulate)
+        if last_of_accumulation:
+            if cfg.grad_clip is not None:
+                self.clip_gradients(optimizer, gradient_clip_val=cfg.grad_clip, gradient_clip_algorithm="norm")
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        o, cfg = self.options, self.train_cfg
+        self.count_batch(batch)
+        last = self.steps_done % cfg.accumulate == 0
+        optimizers = self.optimizers()
+        opt_g = optimizers[0] if isinstance(optimizers, (list, tuple)) else optimizers
+        image, hole = batch["image"], batch["hole"]
+        pred = self.inpaint(image, hole)
+
+        # 1. generator
+        losses = {"train/l1": masked_l1(pred, image, hole, o.l1_known, o.l1_missing)}
+        if self.net_d is not None:
+            self.net_d.requires_grad_(False)
+            fake_logits, fake_features = self.net_d(pred)
+            with torch.no_grad():
+                _, real_features = self.net_d(image)
+            losses["train/adv_g"] = generator_adversarial_loss(fake_logits, hole, weight=o.adversarial)
+            losses["train/fm"] = feature_matching_loss(fake_features, real_features) * o.feature_matching
+            self.net_d.requires_grad_(True)
+        if self._perceptual is not None:
+            losses["train/perceptual"] = self._perceptual(pred, image)
+        loss_g = torch.stack(list(losses.values())).sum()
+        self._step(opt_g, loss_g, self.net_g, last)
+        losses["train/loss_g"] = loss_g.detach()
+
+        # 2. discriminator, on the output of the updated generator: LaMa's Lightning 1.x loop called its
+        # training step once per optimiser, and the discriminator's call ran the generator again
+        if self.net_d is not None:
+            opt_d = optimizers[1]
+            with torch.no_grad():
+                fake = self.inpaint(image, hole) if last else pred.detach()
+            real = image.detach().requires_grad_(True)  # for the R1 penalty
+            real_logits, _ = self.net_d(real)
+            fake_logits, _ = self.net_d(fake)
+            loss_d = discriminator_real_loss(real_logits, real, o.gp_coef) + discriminator_fake_loss(fake_logits, hole)
+            self._step(opt_d, loss_d, self.net_d, last)
+            losses["train/loss_d"] = loss_d.detach()
+        self.log_losses({k: v.detach() for k, v in losses.items()})
+
+
+__all__ = ["LaMaMethod", "LaMaOptions"]
