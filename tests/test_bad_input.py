@@ -168,6 +168,7 @@ RIP = ["rip", "run", "--images", f"{W}/imgs", "--size", str(S), "--mask-sizes", 
 EVAL = ["eval", "--images", f"{W}/imgs", "--masks", f"{W}/masks", "--model", "telea", "--metrics", "psnr"]
 INPAINT = ["inpaint", f"{W}/imgs/im0.png", f"{W}/masks/im0.png"]
 GEN = ["masks", "generate", "--count", "2", "--size", "32", "--out", f"{W}/m"]
+TRAIN = ["train", "lama", "--data", "builtin", "--size", "32", "--steps", "2", "--out", f"{W}/t"]
 
 CASES = [
     # inpaint ---------------------------------------------------------------------------------
@@ -357,6 +358,29 @@ CASES = [
          "is not NAME=DIR", untouched=["b"]),
     Case("misato-per-domain-zero", ["datasets", "build-misato", "--domain", f"a={W}/imgs", "--per-domain", "0",
                                     "--out", f"{W}/b"], "--per-domain must be a positive integer", untouched=["b"]),
+    # train ---------------------------------------------------------------------------------------------------
+    Case("train-unknown-option", [*TRAIN, "--set", "nosuch=1"], "training method 'lama' has no option nosuch",
+         untouched=["t"]),
+    Case("train-option-not-a-number", [*TRAIN, "--set", "lr_g=abc"], "--set lr_g=abc: 'abc' is not a number",
+         untouched=["t"]),
+    Case("train-option-bad-choice", [*TRAIN, "--set", "generator=huge"], "generator takes one of big-lama",
+         untouched=["t"]),
+    Case("train-size-not-multiple-of-8", [*TRAIN, "--size", "30"], "--size must be a multiple of 8",
+         untouched=["t"]),
+    Case("train-steps-zero", [*TRAIN, "--steps", "0"], "--steps must be a positive whole number", untouched=["t"]),
+    Case("train-bad-precision", [*TRAIN, "--precision", "fp8"], "--precision must be one of", untouched=["t"]),
+    Case("train-bad-holdout", [*TRAIN, "--holdout", "left"], "--holdout must be right or images", untouched=["t"]),
+    Case("train-bad-max-time", [*TRAIN, "--max-time", "12h"], "--max-time must be DD:HH:MM:SS", untouched=["t"]),
+    Case("train-unknown-mask-kind", [*TRAIN, "--masks", "nope"], "unknown mask generator 'nope'", untouched=["t"]),
+    Case("train-data-nowhere", [*TRAIN, "--data", f"{W}/nowhere"], "no images found", untouched=["t"]),
+    Case("train-too-few-images-to-hold-out", [*TRAIN, "--data", f"{W}/imgs", "--holdout", "images"],
+         "holding out 16 for validation leaves none", untouched=["t"]),
+    Case("train-config-missing", [*TRAIN, "--config", f"{W}/nope.yaml"], "cannot read --config", untouched=["t"]),
+    Case("train-config-not-a-mapping", [*TRAIN, "--config", f"{W}/notes.txt"], "must hold a mapping",
+         untouched=["t"]),
+    Case("train-export-no-run", ["train", "export", f"{W}/imgs"], "holds no checkpoints/last.ckpt"),
+    Case("lama-without-checkpoint", [*INPAINT, "-o", f"{W}/o.png", "-m", "lama"], "lama needs --option checkpoint",
+         untouched=["o.png"]),
     Case("datasets-unknown-source-prefix-is-a-path", ["masks", "generate", "--kind", "comod", "--out", f"{W}/m",
                                                       "--names-from", "nosuch:thing"], "no images found",
          untouched=["m"]),

@@ -95,8 +95,6 @@ def train_command(
     max_time: Optional[str] = typer.Option(_d("max_time"), help="Stop after DD:HH:MM:SS (a checkpoint is saved; "
                                                                 "the same command continues)."),
 ):
-    from click.core import ParameterSource
-
     from ..cliargs import parse_key_values
     from .loop import TrainRun
 
@@ -113,8 +111,9 @@ def train_command(
         for key, value in read_config_file(config).items():
             (settings if key in fields else options)[key] = value
     for key, value in flags.items():  # a flag on the command line wins over the file
-        source = ctx.get_parameter_source(key)
-        if key not in settings or source not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP):
+        source = ctx.get_parameter_source(key)  # typer's own click: compare by name
+        typed = source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+        if key not in settings or typed:
             settings[key] = value
     if mask_param:
         settings["mask_params"] = parse_key_values(mask_param, "--mask-param", "max_width=50")

@@ -188,14 +188,14 @@ def perceptual_loss_for(device: str | torch.device | None = None, *, log: Callab
     """
     try:
         file = resolve_encoder_file(path=path, download=download)
-    except MissingWeightsError as exc:
+    except MissingWeightsError:
         if path is not None:
             raise
         from ...metrics.lpips import load_lpips
 
         term = LPIPSPerceptual(load_lpips("vgg", device=device or "cpu", download=download), weight)
-        log(f"ResNetPL weights {ENCODER_FILE} absent ({exc}): the perceptual term is LPIPS-VGG instead "
-            f"(weight {weight:g})")
+        log(f"LaMa's ResNetPL weights ({ENCODER_FILE}) are absent: the perceptual term is LPIPS-VGG instead "
+            f"(weight {weight:g}); `inpaintlab weights list` says where to get them")
         return term, term.name
     term = ResNetPL(load_ade20k_encoder(path=file), weight).to(device or "cpu")
     return term, term.name
