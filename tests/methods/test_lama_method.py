@@ -128,3 +128,13 @@ def test_perceptual_term_falls_back_to_lpips_vgg_and_is_recorded(tmp_path, monke
     assert sum("the perceptual term is LPIPS-VGG instead" in n for n in notes) == 1
     m = pd.read_csv(tmp_path / "run" / "metrics.csv").dropna(subset=["train/l1"])
     assert (m["train/perceptual"] > 0).all()
+
+
+def test_the_frozen_perceptual_network_stays_out_of_checkpoints(tmp_path, monkeypatch):
+    (tmp_path / "w").mkdir()
+    fake_lpips_weights(monkeypatch, tmp_path / "w", "vgg")
+    run = TrainRun(config(steps=2), {"generator": "small"}, tmp_path / "run", log=quiet)
+    run.run()
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert {k.split(".")[0] for k in state} == {"net_g", "net_d"}
+    assert not any(m.training for m in run.method._perceptual.modules())  # eval mode, after Lightning's train()

@@ -145,6 +145,7 @@ class ResNetPL(nn.Module):
         self.weight = weight
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.train(False)
 
     def train(self, mode: bool = True) -> "ResNetPL":
         return super().train(False)
@@ -169,6 +170,7 @@ class LPIPSPerceptual(nn.Module):
         super().__init__()
         self.lpips = lpips.requires_grad_(False).eval()
         self.weight = weight
+        self.train(False)
 
     def train(self, mode: bool = True) -> "LPIPSPerceptual":
         return super().train(False)

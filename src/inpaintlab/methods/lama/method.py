@@ -64,7 +64,10 @@ class LaMaMethod(TrainableMethod):
         self.net_g = build_generator(self.gen_config)
         self.adversarial_on = options.adversarial > 0 or options.feature_matching > 0
         self.net_d = build_discriminator(DiscriminatorConfig()) if self.adversarial_on else None
-        self._perceptual, self.perceptual_name = self._perceptual_term(options)
+        term, self.perceptual_name = self._perceptual_term(options)
+        # not a registered submodule: frozen weights (LPIPS-VGG 58 MB, the ADE20k encoder 90 MB) stay out of
+        # every checkpoint, and Lightning's train() never switches their BatchNorms to batch statistics
+        object.__setattr__(self, "_perceptual", term)
 
     def _perceptual_term(self, o: LaMaOptions) -> tuple[torch.nn.Module | None, str]:
         """The perceptual loss module (kept out of the state dict: frozen, and large) and its name."""
