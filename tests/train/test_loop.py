@@ -217,3 +217,12 @@ if __name__ == "__main__":
                                                                         "step-0000006.ckpt"]
     state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["inpaintlab"]["samples_seen"] == 6 * 2 * 2  # steps x batch x ranks
+
+
+def test_losses_are_logged_every_log_every_steps_once_each(tmp_path):
+    TrainRun(config(steps=12, log_every=4), {}, tmp_path / "run", log=quiet).run()
+    m = metrics(tmp_path / "run")
+    train = m.dropna(subset=["train/l1"])
+    assert list(train["step"]) == [3, 7, 11]  # after steps 4, 8, 12 (0-based index of the batch)
+    assert train["train/l1"].is_unique
+    assert list(m.dropna(subset=["val/psnr"])["step"]) == [5, 11]

@@ -95,9 +95,9 @@ class ResumableCSVLogger(CSVLogger):
     rows after the step the run resumes from (a killed run may have logged steps it then did again).
     """
 
-    def __init__(self, out: Path, resume_step: int, flush_every: int, step: Callable[[], int]):
+    def __init__(self, out: Path, resume_step: int, flush_every: int, step: Callable[[], int], every: int = 1):
         super().__init__(save_dir=str(out), name="", version="", flush_logs_every_n_steps=flush_every)
-        self._step = step
+        self._step, self._every = step, every
         path = out / "metrics.csv"
         if path.exists():
             with open(path, newline="") as f:
@@ -112,8 +112,12 @@ class ResumableCSVLogger(CSVLogger):
         self._keys = keys if path.exists() else []
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """Rows numbered by the run's own step (0-based index of the last batch done), without Lightning's epoch."""
-        super().log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, self._step())
+        """Rows numbered by the run's own step (0-based index of the last batch done), without Lightning's epoch;
+        training values every ``every`` steps (validations always)."""
+        step = self._step()
+        kept = {k: v for k, v in metrics.items() if k != "epoch" and (k.startswith("val/") or (step + 1) % self._every == 0)}
+        if kept:
+            super().log_metrics(kept, step)
 
     @property
     def experiment(self):
@@ -221,8 +225,9 @@ class TrainRun:
         automatic = method.automatic_optimization
         return pl.Trainer(
             max_epochs=-1, max_steps=-1, max_time=cfg.max_time, callbacks=callbacks,
-            logger=ResumableCSVLogger(self.out, resume_step, cfg.log_every, lambda: method.steps_done - 1),
-            log_every_n_steps=1,  # the method logs every log_every steps itself (TrainableMethod.log_losses)
+            logger=ResumableCSVLogger(self.out, resume_step, cfg.log_every, lambda: method.steps_done - 1,
+                                      cfg.log_every),
+            log_every_n_steps=1,  # every step reaches the logger, which keeps every log_every-th by the run's count
             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
             num_sanity_val_steps=0, check_val_every_n_epoch=1, use_distributed_sampler=False,
             reload_dataloaders_every_n_epochs=1,  # each epoch's length is measured at its start (PositionSampler)

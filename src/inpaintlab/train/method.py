@@ -71,10 +71,9 @@ class TrainableMethod(pl.LightningModule, abc.ABC):
         return self.samples_seen // (self.train_cfg.batch_size * self.trainer.world_size)
 
     def log_losses(self, values: dict[str, torch.Tensor | float]) -> None:
-        """Log training values every ``log_every`` steps (after :meth:`count_batch`), counted by the run, not Lightning."""
-        if self.steps_done % self.train_cfg.log_every == 0:
-            for key, value in values.items():
-                self.log(key, value, on_step=True, on_epoch=False, batch_size=self.train_cfg.batch_size)
+        """Log training values (every step; the run's logger keeps every ``log_every``-th, counted by the run)."""
+        for key, value in values.items():
+            self.log(key, value, on_step=True, on_epoch=False, batch_size=self.train_cfg.batch_size)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Lightning's loop state is dropped: epochs here are spans between validations that the data
