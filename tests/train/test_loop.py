@@ -226,3 +226,22 @@ def test_losses_are_logged_every_log_every_steps_once_each(tmp_path):
     assert list(train["step"]) == [3, 7, 11]  # after steps 4, 8, 12 (0-based index of the batch)
     assert train["train/l1"].is_unique
     assert list(m.dropna(subset=["val/psnr"])["step"]) == [5, 11]
+
+
+def test_max_time_stops_with_a_checkpoint_and_the_same_command_continues(tmp_path, monkeypatch):
+    Toy = METHODS.get("toy")
+    original = Toy.training_step
+
+    def slow_step(self, batch, batch_idx):
+        time.sleep(0.25)
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(Toy, "training_step", slow_step, raising=True)
+    out = tmp_path / "run"
+    first = TrainRun(config(steps=40, max_time="00:00:00:02"), {}, out, log=quiet).run()
+    assert 0 < first.steps < 40 and first.export is None
+    state = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["inpaintlab"]["samples_seen"] == first.steps * 4  # the stop was saved, not only the last multiple
+    monkeypatch.setattr(Toy, "training_step", original)
+    second = TrainRun(config(steps=first.steps + 2), {}, out, log=quiet).run()  # max_time is a run-time setting
+    assert second.resumed_from == first.steps and second.steps == first.steps + 2 and second.export is not None

@@ -89,6 +89,7 @@ def train_command(
                                                                     "(e.g. 0.999; off by default)."),
     deterministic: bool = typer.Option(_d("deterministic"), help="Deterministic algorithms (bit-exact resumes on CPU)."),
     devices: int = typer.Option(_d("devices"), help="Devices per node (Lightning)."),
+    num_nodes: int = typer.Option(_d("num_nodes"), help="Nodes (Lightning; launch the same command on each)."),
     accelerator: str = typer.Option(_d("accelerator"), help="auto, cpu, gpu (Lightning)."),
     strategy: str = typer.Option(_d("strategy"), help="auto, ddp, ddp_spawn, ... (Lightning)."),
     num_workers: int = typer.Option(_d("num_workers"), help="Data loader worker processes; never changes a result."),
@@ -102,7 +103,8 @@ def train_command(
     flags = dict(size=size, steps=steps, batch_size=batch_size, masks=masks, holdout=holdout, val_count=val_count,
                  val_every=val_every, checkpoint_every=checkpoint_every, log_every=log_every, seed=seed,
                  precision=precision, accumulate=accumulate, grad_clip=grad_clip, ema_decay=ema_decay,
-                 deterministic=deterministic, devices=devices, accelerator=accelerator, strategy=strategy,
+                 deterministic=deterministic, devices=devices, num_nodes=num_nodes, accelerator=accelerator,
+                 strategy=strategy,
                  num_workers=num_workers, max_time=max_time, data=data)
     settings: dict[str, Any] = {}
     options: dict[str, Any] = {}

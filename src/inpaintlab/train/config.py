@@ -10,8 +10,7 @@ from ..errors import InpaintlabError
 
 #: the keys that never change a result (a resume may change them)
 #: (``steps``: training longer continues the same run; every step already taken stays as it was)
-RUNTIME_KEYS = frozenset({"num_workers", "max_time", "devices", "log_every", "checkpoint_every", "accelerator",
-                          "steps"})
+RUNTIME_KEYS = frozenset({"num_workers", "max_time", "log_every", "checkpoint_every", "accelerator", "steps"})
 
 
 @dataclass
@@ -42,6 +41,7 @@ class TrainConfig:
     log_every: int = 10
     num_workers: int = 0
     devices: int = 1
+    num_nodes: int = 1
     accelerator: str = "auto"
     strategy: str = "auto"
     max_time: str | None = None  # "DD:HH:MM:SS": stop (with a checkpoint) after this long
@@ -49,10 +49,8 @@ class TrainConfig:
 
 def validate(cfg: TrainConfig) -> None:
     """One line per impossible setting, before anything is loaded or written."""
-    from ..devices import resolve_device  # noqa: F401  (accelerator names are Lightning's)
-
     for name in ("size", "batch_size", "steps", "accumulate", "val_every", "checkpoint_every", "log_every",
-                 "devices", "val_count"):
+                 "devices", "num_nodes", "val_count"):
         value = getattr(cfg, name)
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise InpaintlabError(f"--{name.replace('_', '-')} must be a positive whole number, got {value!r}")

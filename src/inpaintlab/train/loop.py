@@ -232,6 +232,7 @@ class TrainRun:
             num_sanity_val_steps=0, check_val_every_n_epoch=1, use_distributed_sampler=False,
             reload_dataloaders_every_n_epochs=1,  # each epoch's length is measured at its start (PositionSampler)
             deterministic=cfg.deterministic or None, precision=cfg.precision, devices=cfg.devices,
+            num_nodes=cfg.num_nodes,
             accelerator=cfg.accelerator, strategy=cfg.strategy, default_root_dir=str(self.out),
             accumulate_grad_batches=cfg.accumulate if automatic else 1,
             gradient_clip_val=cfg.grad_clip if automatic else None,
