@@ -73,7 +73,8 @@ def main() -> None:
     args = ap.parse_args()
     run_dir = args.out / "train"
     cfg = TrainConfig(method="lama", data="builtin", size=args.size, steps=args.steps, batch_size=args.batch_size,
-                      val_every=args.val_every, checkpoint_every=args.val_every, val_count=9, log_every=10)
+                      val_every=args.val_every, checkpoint_every=args.val_every, val_count=9, log_every=10,
+                      mask_size=256)  # LaMa's training masks are defined at 256: drawn there, resized to the crop
     stamps: list[tuple[int, float]] = []
     t0 = time.perf_counter()
     summary = TrainRun(cfg, {"generator": args.generator}, run_dir, log=print,

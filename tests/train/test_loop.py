@@ -245,3 +245,19 @@ def test_max_time_stops_with_a_checkpoint_and_the_same_command_continues(tmp_pat
     monkeypatch.setattr(Toy, "training_step", original)
     second = TrainRun(config(steps=first.steps + 2), {}, out, log=quiet).run()  # max_time is a run-time setting
     assert second.resumed_from == first.steps and second.steps == first.steps + 2 and second.export is not None
+
+
+def test_masks_drawn_at_their_own_size_cover_the_same_share_of_a_smaller_crop():
+    """LaMa's masks are defined at 256: drawn there and resized, a 128 crop gets LaMa's hole ratios."""
+    import cv2
+
+    from inpaintlab.masks import make_generator, make_rng
+    from inpaintlab.train.data import draw_hole
+
+    generate = make_generator("lama-train")
+    for i in range(5):
+        at_256 = generate(256, 256, make_rng(0, i))
+        resized = draw_hole(generate, 128, 256, make_rng(0, i))
+        expected = cv2.resize(at_256.astype(np.float32), (128, 128), interpolation=cv2.INTER_AREA) >= 0.5
+        assert resized.shape == (1, 128, 128) and torch.equal(resized[0].bool(), torch.from_numpy(expected))
+        assert abs(float(resized.mean()) - float(at_256.mean())) < 0.02

@@ -22,6 +22,7 @@ class TrainConfig:
     size: int = 256  # side of the square training crops
     masks: str = "lama-train"  # a mask kind of inpaintlab.masks.MASKS (LaMa's training mix by default)
     mask_params: dict[str, Any] = field(default_factory=dict)
+    mask_size: int | None = None  # draw masks at this size, then resize them to size (e.g. LaMa's 256 presets at 128)
     holdout: Literal["right", "images"] = "right"  # validation: the right quarter of every image, or whole images
     val_count: int = 16  # validation pairs (fixed image crop + mask)
     crop_min: float = 0.5  # a crop covers this share of the training region's shorter side at least...
@@ -68,6 +69,8 @@ def validate(cfg: TrainConfig) -> None:
     if cfg.precision not in ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"):
         raise InpaintlabError(f"--precision must be one of 32-true, bf16-mixed, 16-mixed, bf16-true, 64-true; "
                               f"got {cfg.precision!r}")
+    if cfg.mask_size is not None and cfg.mask_size < 8:
+        raise InpaintlabError(f"--mask-size must be at least 8, got {cfg.mask_size}")
     if cfg.holdout not in ("right", "images"):
         raise InpaintlabError(f"--holdout must be right or images, got {cfg.holdout!r}")
     if cfg.seed < 0 or cfg.seed >= 2**63:

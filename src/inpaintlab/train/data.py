@@ -50,6 +50,19 @@ def region(width: int, holdout: str, part: str) -> tuple[int, int]:
     return (0, cut) if part == "train" else (cut, width)
 
 
+def draw_hole(generate, size: int, mask_size: int | None, rng: np.random.Generator) -> torch.Tensor:
+    """A (1, S, S) hole from ``generate``, drawn at ``mask_size`` and resized to ``size`` (area, >= 0.5) if given.
+
+    Mask families are defined at a size (LaMa's presets at 256 and 512): drawn there and resized,
+    they cover the same share of a smaller crop as of the image they were made for.
+    """
+    drawn = mask_size or size
+    hole = np.asarray(generate(drawn, drawn, rng), np.float32)
+    if drawn != size:
+        hole = (cv2.resize(hole, (size, size), interpolation=cv2.INTER_AREA) >= 0.5).astype(np.float32)
+    return torch.from_numpy(hole)[None]
+
+
 def crop_square(image: np.ndarray, top: int, left: int, side: int, size: int) -> np.ndarray:
     """A ``side`` x ``side`` window of an HxWx3 float image resized to ``size`` (area down, cubic up)."""
     window = np.ascontiguousarray(image[top:top + side, left:left + side])
@@ -114,8 +127,7 @@ class TrainingCrops(Dataset):
         crop = crop_square(image, top, left, side, size)
         if cfg.flip and rng.random() < 0.5:
             crop = crop[:, ::-1]
-        hole = np.asarray(self.masks(size, size, rng), np.float32)
-        return {"image": to_chw(np.ascontiguousarray(crop)), "hole": torch.from_numpy(hole)[None]}
+        return {"image": to_chw(np.ascontiguousarray(crop)), "hole": draw_hole(self.masks, size, cfg.mask_size, rng)}
 
 
 class PositionSampler(Sampler[int]):
@@ -170,7 +182,7 @@ def validation_pairs(source: ImageSource, cfg: TrainConfig, images: list[int]) -
         top, left = (h - side) // 2, x0 + (x1 - x0 - side) // 2
         xs.append(to_chw(crop_square(image, top, left, side, cfg.size)))
         rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, _VALIDATION, j]))
-        hs.append(torch.from_numpy(np.asarray(generate(cfg.size, cfg.size, rng), np.float32))[None])
+        hs.append(draw_hole(generate, cfg.size, cfg.mask_size, rng))
         names.append(source.names[i])
     if not xs:
         raise InpaintlabError(f"no validation image of {cfg.data!r} can be read")
