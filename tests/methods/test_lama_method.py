@@ -134,7 +134,24 @@ def test_the_frozen_perceptual_network_stays_out_of_checkpoints(tmp_path, monkey
     (tmp_path / "w").mkdir()
     fake_lpips_weights(monkeypatch, tmp_path / "w", "vgg")
     run = TrainRun(config(steps=2), {"generator": "small"}, tmp_path / "run", log=quiet)
+    run.prepare()
+    before = {k: v.clone() for k, v in run.method._perceptual.state_dict().items()}
     run.run()
+    after = run.method._perceptual.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)  # frozen
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert {k.split(".")[0] for k in state} == {"net_g", "net_d"}
     assert not any(m.training for m in run.method._perceptual.modules())  # eval mode, after Lightning's train()
+
+
+def test_a_trained_lama_runs_the_rip_benchmark(tmp_path, image_dir):
+    from inpaintlab.rip import RipConfig, run_rip
+
+    TrainRun(config(steps=2), SMALL, tmp_path / "run", log=quiet).run()
+    cfg = RipConfig(images=str(image_dir), model="lama", model_options={"checkpoint": str(tmp_path / "run"),
+                                                                         "device": "cpu"},
+                    mask_sizes=[32], percent=50.0, checkpoint_every=25.0, seeds=[0], metrics=["psnr"], size=64)
+    summary = run_rip(cfg, tmp_path / "rip", log=quiet)
+    assert summary.trajectories == 3 and summary.calls == 2  # 2 iterations of 25 %, each one call for 3 images
+    record = json.loads((tmp_path / "rip" / "config.json").read_text())
+    assert record["config"]["model_options"] == {"checkpoint": str(tmp_path / "run"), "device": "cpu"}

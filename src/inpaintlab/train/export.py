@@ -55,6 +55,11 @@ def _from_export(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]
         raise InpaintlabError(f"cannot read {folder / WEIGHTS}: {e}") from None
 
 
+def samples_per_step(config: dict[str, Any]) -> int:
+    """Samples one training step consumes over all processes (batch x devices x nodes)."""
+    return max(1, config["batch_size"] * config.get("devices", 1) * config.get("num_nodes", 1))
+
+
 def checkpoint_generator(run: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The generator of a run's last checkpoint (``weights_only``: tensors and plain values only);
     with EMA on, the averaged weights the run validated with."""
@@ -73,7 +78,7 @@ def checkpoint_generator(run: Path) -> tuple[dict[str, Any], dict[str, torch.Ten
     if not weights or "generator" not in record:
         raise InpaintlabError(f"{ckpt} holds no generator of a known architecture")
     meta = {"format": FORMAT, "method": record["config"]["method"], "generator": record["generator"],
-            "steps": state.get("inpaintlab", {}).get("samples_seen", 0) // max(1, record["config"]["batch_size"]),
+            "steps": state.get("inpaintlab", {}).get("samples_seen", 0) // samples_per_step(record["config"]),
             "ema": bool(averaged), "source": str(ckpt)}
     return meta, weights
 

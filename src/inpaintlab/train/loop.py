@@ -9,13 +9,15 @@
    starts from ``checkpoints/last.ckpt`` at the next sample position;
 4. export the generator (EMA weights when EMA is on).
 
-Folder: ``config.json``, ``metrics.csv`` (losses per logged step, ``val/*`` per validation),
+Folder: ``config.json``, ``metrics.csv`` (losses per logged step, ``val/*`` per validation;
+``tensorboard/`` too when TensorBoard is installed),
 ``samples/step-NNNNNNN.png``, ``checkpoints/{last,step-NNNNNNN}.ckpt``, ``export/generator.{safetensors,json}``.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -34,7 +36,7 @@ from ..options import parse_options, resolved
 from ..runs import start_run, versions
 from .config import RUNTIME_KEYS, TrainConfig, validate
 from .data import PositionSampler, TrainingCrops, split_images, validation_pairs
-from .export import export_generator
+from .export import export_generator, samples_per_step
 from .method import METHODS, TrainableMethod
 
 Log = Callable[[str], None]
@@ -223,10 +225,14 @@ class TrainRun:
 
             callbacks.append(WeightAveraging(multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay)))
         automatic = method.automatic_optimization
+        loggers = [ResumableCSVLogger(self.out, resume_step, cfg.log_every, lambda: method.steps_done - 1,
+                                      cfg.log_every)]
+        if importlib.util.find_spec("tensorboard") is not None:  # the user's choice: not a dependency
+            from lightning.pytorch.loggers import TensorBoardLogger
+
+            loggers.append(TensorBoardLogger(str(self.out), name="tensorboard", version=""))
         return pl.Trainer(
-            max_epochs=-1, max_steps=-1, max_time=cfg.max_time, callbacks=callbacks,
-            logger=ResumableCSVLogger(self.out, resume_step, cfg.log_every, lambda: method.steps_done - 1,
-                                      cfg.log_every),
+            max_epochs=-1, max_steps=-1, max_time=cfg.max_time, callbacks=callbacks, logger=loggers,
             log_every_n_steps=1,  # every step reaches the logger, which keeps every log_every-th by the run's count
             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
             num_sanity_val_steps=0, check_val_every_n_epoch=1, use_distributed_sampler=False,
@@ -246,9 +252,9 @@ class TrainRun:
         t0 = time.perf_counter()
         try:
             ckpt, start = self._resume_point()
+            resume_step = start // samples_per_step(asdict(cfg))
             if ckpt is not None:
-                self.log(f"resuming from {ckpt} (step {start // cfg.batch_size})")
-            resume_step = start // cfg.batch_size
+                self.log(f"resuming from {ckpt} (step {resume_step})")
             trainer = self._trainer(resume_step)
             self.world = trainer.world_size
             method.samples_dir = self.out / "samples"
@@ -271,7 +277,7 @@ class TrainRun:
         finally:
             if self.lock is not None:
                 self.lock.release()
-        return TrainSummary(self.out, steps, start // cfg.batch_size, time.perf_counter() - t0, export, last_val)
+        return TrainSummary(self.out, steps, resume_step, time.perf_counter() - t0, export, last_val)
 
     # 4. export -----------------------------------------------------------------------------------
     def export(self, steps: int, *, ema: bool) -> Path:
