@@ -34,6 +34,7 @@ from ..datasets import open_image_set
 from ..errors import InpaintlabError
 from ..options import parse_options, resolved
 from ..runs import start_run, versions
+from ..store import disk_full_is_one_line
 from .config import RUNTIME_KEYS, TrainConfig, validate
 from .data import PositionSampler, TrainingCrops, split_images, validation_pairs
 from .export import export_generator, samples_per_step
@@ -194,7 +195,7 @@ class TrainRun:
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         step_file = self.checkpoints / f"step-{steps:07d}.ckpt"
         tmp = self.checkpoints / ".last.ckpt.tmp"
-        trainer.save_checkpoint(tmp, weights_only=False)  # everything: optimisers, loops, callbacks (EMA)
+        trainer.save_checkpoint(tmp, weights_only=False)  # everything: optimisers, callbacks (EMA), our data position
         if trainer.is_global_zero:
             os.replace(tmp, self.checkpoints / "last.ckpt")
             if steps % self.cfg.checkpoint_every == 0 or steps >= self.cfg.steps:
@@ -268,7 +269,8 @@ class TrainRun:
             val_loader = DataLoader([{"image": x, "hole": h} for x, h in zip(images, holes)],
                                     batch_size=cfg.batch_size)
             if start < stop:
-                trainer.fit(method, loader, val_loader, ckpt_path=ckpt, weights_only=True)
+                with disk_full_is_one_line(self.out, "training run"):
+                    trainer.fit(method, loader, val_loader, ckpt_path=ckpt, weights_only=True)
             steps = method.samples_seen // (cfg.batch_size * self.world)
             export = None
             if trainer.is_global_zero and steps >= cfg.steps:
