@@ -475,7 +475,7 @@ def test_checkpoint_errors_are_one_line(tmp_path):
         lama_generator_state({"state_dict": broken}, small)
     msg = str(err.value)
     assert "\n" not in msg and "model.5.conv1.ffc.convl2l.weight" in msg and "ffc.extra.weight" in msg
-    with pytest.raises(InpaintlabError, match="1 missing"):
+    with pytest.raises(InpaintlabError, match="missing 1 keys"):
         lama_generator_state({"state_dict": broken}, small)
     with pytest.raises(InpaintlabError, match="missing"):  # small weights, big-lama config
         lama_generator_state({"state_dict": good})

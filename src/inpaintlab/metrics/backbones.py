@@ -72,24 +72,14 @@ class Backbone(nn.Module):
 
 def load_features_strict(features: nn.Module, state: dict, *, path: Path, what: str) -> None:
     """Copy ``features.<k>`` entries of ``state`` into ``features``; any missing/extra/mis-shaped key is an error."""
-    want = {k: v.shape for k, v in features.state_dict().items()}
-    got = {k[len("features."):]: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
-    missing = sorted(set(want) - set(got))
-    unexpected = sorted(set(got) - set(want))
-    mismatched = [
-        f"features.{k} {tuple(got[k].shape)} != {tuple(want[k])}"
-        for k in sorted(set(want) & set(got))
-        if not isinstance(got[k], torch.Tensor) or tuple(got[k].shape) != tuple(want[k])
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing {len(missing)} keys (e.g. features.{missing[0]})")
-    if unexpected:
-        problems.append(f"unexpected {len(unexpected)} keys (e.g. features.{unexpected[0]})")
-    if mismatched:
-        problems.append(f"{len(mismatched)} shape mismatches (e.g. {mismatched[0]})")
+    from ..weights import state_dict_problems
+
+    want = {f"features.{k}": v.shape for k, v in features.state_dict().items()}
+    got = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith("features.")}
+    problems = state_dict_problems(want, got)
     if problems:
         raise MissingWeightsError(f"{path} is not a {what} checkpoint: " + "; ".join(problems))
+    got = {k[len("features."):]: v for k, v in got.items()}
     features.load_state_dict({k: v.float() for k, v in got.items()}, strict=True)
 
 

@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Mapping, Sequence
 
 from ..atomic import atomic_write
 from ..errors import MissingWeightsError
@@ -323,6 +323,31 @@ class _progress:
 
 # --------------------------------------------------------------------------------------------
 # reading
+
+
+def state_dict_problems(want: Mapping[str, Sequence[int]], got: Mapping[str, Any], *, optional: Callable[[str], bool] =
+                        lambda key: False, allow_extra: bool = False) -> list[str]:
+    """What keeps ``got`` (a loaded state dict) from filling a module whose state has the shapes ``want``.
+
+    One short phrase per kind of problem, with a count and an example: missing keys (unless
+    ``optional(key)``), unexpected keys (unless ``allow_extra``), entries that are not tensors or have
+    another shape. An empty list means it fits. Every loader of pretrained weights words its
+    refusal with these.
+    """
+    import torch
+
+    missing = [k for k in want if k not in got and not optional(k)]
+    unexpected = [] if allow_extra else [k for k in got if k not in want]
+    wrong = [f"{k} {tuple(got[k].shape) if torch.is_tensor(got[k]) else type(got[k]).__name__} != {tuple(want[k])}"
+             for k in want if k in got and (not torch.is_tensor(got[k]) or tuple(got[k].shape) != tuple(want[k]))]
+    problems = []
+    if missing:
+        problems.append(f"missing {len(missing)} keys (e.g. {missing[0]})")
+    if unexpected:
+        problems.append(f"unexpected {len(unexpected)} keys (e.g. {unexpected[0]})")
+    if wrong:
+        problems.append(f"{len(wrong)} shape mismatches (e.g. {wrong[0]})")
+    return problems
 
 
 def read_checkpoint(path: str | os.PathLike, what: str, file_name: str):

@@ -126,14 +126,11 @@ def load_encoder_weights(encoder: ResNet50Dilated, path: str | Path) -> ResNet50
     if not isinstance(state, dict):
         raise MissingWeightsError(f"{path} does not hold a state dict; expected {ENCODER_FILE}")
     want = {k: tuple(v.shape) for k, v in encoder.state_dict().items()}
-    need = [k for k in want if not k.endswith("num_batches_tracked")]
-    missing = [k for k in need if k not in state]
-    bad = [f"{k} {tuple(state[k].shape)} != {want[k]}" for k in want if k in state
-           and (not isinstance(state[k], torch.Tensor) or tuple(state[k].shape) != want[k])]
-    if missing or bad:
-        what = (f"missing {len(missing)} keys (e.g. {missing[0]})" if missing else "") + \
-               ("; " if missing and bad else "") + (f"{len(bad)} shape mismatches (e.g. {bad[0]})" if bad else "")
-        raise MissingWeightsError(f"{path} is not the ADE20k ResNet50-dilated encoder ({ENCODER_FILE}): {what}")
+    problems = _weights.state_dict_problems(want, state, optional=lambda k: k.endswith("num_batches_tracked"),
+                                            allow_extra=True)
+    if problems:
+        raise MissingWeightsError(f"{path} is not the ADE20k ResNet50-dilated encoder ({ENCODER_FILE}): "
+                                  + "; ".join(problems))
     encoder.load_state_dict({k: state[k] for k in want if k in state}, strict=False)
     return encoder
 

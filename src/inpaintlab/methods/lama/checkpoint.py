@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ...errors import InpaintlabError, MissingWeightsError
+from ...weights import state_dict_problems
 from .ffc import GENERATOR_PRESETS, FFCResNetGenerator, GeneratorConfig, build_generator, config_from_dict
 
 __all__ = [
@@ -261,20 +262,10 @@ def lama_generator_state(ckpt: Mapping[str, Any], cfg: GeneratorConfig | None = 
         raise InpaintlabError(f"the checkpoint's generator entries {_few(not_tensors)} are not tensors")
     ours = {lama_key_to_ours(k): v for k, v in gen.items()}
     expected = expected_generator_shapes(cfg)
-    missing = [k for k in expected if k not in ours]
-    unexpected = [k for k in ours if k not in expected]
-    wrong = [f"{k} {tuple(ours[k].shape)} (expected {expected[k]})" for k in expected
-             if k in ours and tuple(ours[k].shape) != expected[k]]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing ({_few(missing)})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected ({_few(unexpected)})")
-        if wrong:
-            parts.append(f"{len(wrong)} of another shape ({_few(wrong)})")
+    problems = state_dict_problems(expected, ours)
+    if problems:
         raise InpaintlabError(f"the checkpoint's generator does not fit the LaMa generator (ngf {cfg.ngf}, "
-                              f"{cfg.n_blocks} blocks): " + "; ".join(parts) + " — check config.yaml")
+                              f"{cfg.n_blocks} blocks): " + "; ".join(problems) + " — check config.yaml")
     return {k: ours[k] for k in expected}
 
 
