@@ -128,9 +128,8 @@ def toy_method_class():
     Built on first call (it imports Lightning); register it with ``METHODS.register("toy", ...)``.
     It is a module-level class once built, so worker and DDP processes can unpickle it.
     """
-    global ToyMethod
     if "ToyMethod" in globals():
-        return ToyMethod
+        return globals()["ToyMethod"]
     from dataclasses import dataclass
 
     import torch.nn as nn
@@ -145,7 +144,7 @@ def toy_method_class():
         lr: float = option(1e-2, "learning rate (Adam)", gt=0)
         width: int = option(8, "hidden channels", ge=1)
 
-    class ToyMethod(TrainableMethod):  # noqa: F811 - defined once, cached in the module
+    class ToyMethod(TrainableMethod):
         """A two-layer conv net trained with L1 in the hole (a test's method)."""
 
         Config = ToyOptions
@@ -172,8 +171,8 @@ def toy_method_class():
         def configure_optimizers(self):
             return torch.optim.Adam(self.parameters(), lr=self.options.lr)
 
-    ToyMethod.__qualname__ = ToyMethod.__name__ = "ToyMethod"
-    ToyOptions.__qualname__ = "ToyOptions"
-    globals()["ToyOptions"] = ToyOptions
-    globals()["ToyMethod"] = ToyMethod
+    # module-level names, so that pickle finds them (DataLoader workers, DDP processes)
+    for cls in (ToyOptions, ToyMethod):
+        cls.__qualname__ = cls.__name__
+        globals()[cls.__name__] = cls
     return ToyMethod
