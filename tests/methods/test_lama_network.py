@@ -21,12 +21,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from inpaintlab.errors import InpaintlabError
+from inpaintlab.inpainters.architectures import count_parameters
 from inpaintlab.methods.lama.checkpoint import (InertGlobal, lama_generator_state, load_checkpoint_state,
                                                 load_lama_generator, read_lama_config)
 from inpaintlab.methods.lama.discriminator import DiscriminatorConfig, build_discriminator
 from inpaintlab.methods.lama.ffc import (FFC, FFC_BN_ACT, GENERATOR_PRESETS, FFCResNetGenerator, FFCResnetBlock,
                                          FourierUnit, GeneratorConfig, SpectralTransform, build_generator,
-                                         config_from_dict, config_to_dict, count_parameters)
+                                         config_from_dict, config_to_dict)
 
 from ..conftest import SHALLOW_RTOL, assert_close
 

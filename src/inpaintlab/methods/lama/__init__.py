@@ -13,7 +13,7 @@ does not import torch.
 from ...lazy import lazy_exports
 
 _LAZY = {name: "ffc" for name in ("FFCResNetGenerator", "GeneratorConfig", "FFCConvConfig", "GENERATOR_PRESETS",
-                                  "build_generator", "config_to_dict", "config_from_dict", "count_parameters")}
+                                  "build_generator", "config_to_dict", "config_from_dict")}
 _LAZY |= {name: "discriminator" for name in ("NLayerDiscriminator", "DiscriminatorConfig", "build_discriminator")}
 _LAZY |= {name: "checkpoint" for name in ("load_checkpoint_state", "lama_generator_state", "read_lama_config",
                                           "load_lama_generator")}

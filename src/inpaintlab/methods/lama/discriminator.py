@@ -13,16 +13,14 @@ activations])``; LaMa's feature-matching loss uses the list.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Callable
 
 import torch
 import torch.nn as nn
 
-__all__ = ["NLayerDiscriminator", "DiscriminatorConfig", "build_discriminator", "discriminator_config_to_dict",
-           "discriminator_config_from_dict"]
+__all__ = ["NLayerDiscriminator", "DiscriminatorConfig", "build_discriminator"]
 
 
 class NLayerDiscriminator(nn.Module):
@@ -79,21 +77,3 @@ class DiscriminatorConfig:
 def build_discriminator(cfg: DiscriminatorConfig | None = None) -> NLayerDiscriminator:
     cfg = cfg or DiscriminatorConfig()
     return NLayerDiscriminator(cfg.input_nc, ndf=cfg.ndf, n_layers=cfg.n_layers)
-
-
-def discriminator_config_to_dict(cfg: DiscriminatorConfig) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
-
-
-def discriminator_config_from_dict(data: Mapping[str, Any]) -> DiscriminatorConfig:
-    """Missing keys take the defaults; LaMa's ``kind: pix2pixhd_nlayer`` is accepted; other keys raise."""
-    data = dict(data)
-    kind = data.pop("kind", "pix2pixhd_nlayer")
-    if kind != "pix2pixhd_nlayer":
-        raise ValueError(f"only LaMa's pix2pixhd_nlayer discriminator is supported, got kind {kind!r}")
-    fields = {f.name for f in dataclasses.fields(DiscriminatorConfig)}
-    unknown = sorted(set(data) - fields)
-    if unknown:
-        raise ValueError(f"unknown discriminator config key(s) {', '.join(map(str, unknown))}; "
-                         f"known: {', '.join(sorted(fields))}")
-    return DiscriminatorConfig(**data)

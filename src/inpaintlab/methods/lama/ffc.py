@@ -52,7 +52,6 @@ __all__ = [
     "build_generator",
     "config_to_dict",
     "config_from_dict",
-    "count_parameters",
 ]
 
 
@@ -468,8 +467,3 @@ def config_from_dict(data: Mapping[str, Any]) -> GeneratorConfig:
         else:
             kwargs[key] = value
     return GeneratorConfig(**kwargs)
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of learnable parameters (BatchNorm running statistics are buffers, not counted)."""
-    return sum(p.numel() for p in module.parameters())
