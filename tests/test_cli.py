@@ -28,7 +28,8 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 @pytest.mark.parametrize("args", [[], ["rip"], ["rip", "run"], ["rip", "report"], ["rip", "export"],
                                   ["weights"], ["weights", "list"], ["weights", "fetch"], ["inpaint"], ["models"], ["metrics"],
                                   ["eval"], ["eval", "compare"], ["datasets"], ["datasets", "build-misato"],
-                                  ["masks"], ["masks", "generate"], ["masks", "preview"]])
+                                  ["masks"], ["masks", "generate"], ["masks", "preview"],
+                                  ["latent"], ["latent", "visualize"]])
 def test_every_command_has_help(monkeypatch, capsys, args):
     code, out, _ = run_cli(monkeypatch, capsys, *args, "--help")
     assert code == 0 and "Usage" in out

@@ -35,7 +35,7 @@ def versions() -> dict[str, str]:
 
 def result_view(record: dict[str, Any], runtime_keys: Collection[str], inputs_key: str,
                 unordered: Collection[str] = ()) -> dict[str, Any]:
-    """What must match for a resume, flat: the config minus run-time keys, the inputs, the versions.
+    """What must match for a resume, flat: the config minus run-time keys, the inputs, their fingerprints, the versions.
 
     Values pass through JSON (as a saved record did), lists under ``unordered`` keys are sorted
     (the order of ``--metrics`` or ``--mask-sizes`` never changes a result), and nested options
@@ -53,6 +53,7 @@ def result_view(record: dict[str, Any], runtime_keys: Collection[str], inputs_ke
         else:
             view[f"config.{k}"] = v
     view[f"{inputs_key} (resolved files)"] = data.get(inputs_key)
+    view |= data.get("fingerprints", {})  # inputs named by path whose content matters (e.g. a model trained from)
     first = data.get("versions_first_run") or data.get("versions") or {}
     view |= {f"versions.{k}": v for k, v in first.items()}
     return view

@@ -7,6 +7,8 @@ The method commands are built when ``train`` is used (``inpaintlab train --help`
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from pathlib import Path
 from typing import Any, Optional
@@ -121,7 +123,13 @@ def train_command(
             settings[key] = value
     if mask_param:
         settings["mask_params"] = parse_key_values(mask_param, "--mask-param", "max_width=50")
-    options |= parse_key_values(set_, "--set", "lr_g=0.001")
+    given = parse_key_values(set_, "--set", "lr_g=0.001")
+    named = ctx.meta.get(METHOD_FLAGS, {})  # the method's own flags that were given (see method_command)
+    for key, value in named.items():
+        if key in given and given[key] != value:
+            raise InpaintlabError(f"--set {key}={given[key]} and --{key.replace('_', '-')} {value} disagree; "
+                                  f"give {key} once")
+    options |= given | named  # both override the --config file; the raw text goes to the method's parser
     try:
         cfg = TrainConfig(method=method, **settings)
     except TypeError as e:  # an unknown key in --config
@@ -134,20 +142,79 @@ def train_command(
     out.print(f"trained {method} to step {summary.steps} ({summary.resumed_from} resumed) in {summary.seconds:.1f} s"
               f"{'; last validation: ' + val if val else ''}; {out_dir / 'metrics.csv'}", markup=False)
     if summary.export is not None:
-        out.print(f"exported the generator to {summary.export} (use it with --model {method} --option "
-                  f"checkpoint={out_dir})", markup=False)
+        hint = run.method.usage_hint(out_dir)
+        out.print(f"exported the generator to {summary.export}{f' ({hint})' if hint else ''}", markup=False)
+
+
+#: ``ctx.meta`` key of the method's own flags that were given: {option name: raw text}
+METHOD_FLAGS = "inpaintlab.train.method_flags"
+#: the method flags' parameter names (``ctx.params`` keys), apart from train_command's
+_PREFIX = "method_option_"
+
+
+@functools.cache
+def _shared_flags() -> frozenset[str]:
+    """Every flag of ``train_command`` (``--size``, ``-o``, ``--no-deterministic``, ``--help``, ...)."""
+    one = typer.Typer(add_completion=False)
+    one.command(name="shared")(train_command)
+    command = typer.main.get_command(one)
+    return frozenset(o for p in command.params for o in (*p.opts, *p.secondary_opts)) | {"--help"}
+
+
+def _metavar(type_name: str) -> str:
+    """``<float>``, ``<choice>``, ...: what the help's second column shows for a method flag."""
+    word = type_name.split()[0]
+    return f"<{word}>" if word in ("bool", "int", "float", "str") else "<choice>" if word == "one" else "<ints>"
 
 
 def method_command(name: str):
-    """The click command ``inpaintlab train NAME``: the shared flags, and the method's options in its help."""
+    """The click command ``inpaintlab train NAME``: the shared flags plus one flag per method option.
+
+    Each option ``key_name`` of the method's ``Config`` is also the flag ``--key-name TEXT``, shown in
+    its own help panel with its accepted values and default. How it is wired: typer builds a command
+    from its callback's signature and calls the callback with exactly those parameters, so the
+    callback here is a small function whose ``__signature__`` is ``train_command``'s plus one
+    ``typer.Option(None, "--key-name")`` per option. typer then makes the flags itself (help panel,
+    shown default, parsing) and hands them to ``run``, which moves the given ones into
+    ``ctx.meta[METHOD_FLAGS]`` and calls ``train_command`` with its own parameters; ``train_command``
+    merges them with ``--set`` and ``--config``. (No click subclass, no typer internals: extra click
+    parameters appended to the built command would reach typer's callback wrapper, which rejects
+    names it did not see in the signature.)
+    """
     from ..options import describe, specs_of
     from .method import METHODS
 
     cls = METHODS.get(name)
-    rows = "\n\n".join(f"{o} ({takes}; default {d}): {h}" for o, takes, d, h in describe(specs_of(cls.Config)))
+    specs = specs_of(cls.Config)
+    shared = _shared_flags()
+    flagged, unflagged = [], []
+    for (key, takes, default_text, help_line), spec in zip(describe(specs), specs.values()):
+        flag = "--" + key.replace("_", "-")
+        # a method option named like a shared flag (size, seed, steps, config, ...) gets no flag of its own:
+        # it would take the shared flag's place or make the command line ambiguous; --set KEY=VALUE still sets it
+        if flag in shared:
+            unflagged.append(f"{key} ({takes}; default {default_text}): {help_line}")
+            continue
+        # text (default None: not given), parsed with --set's values by the method's own parser
+        option = typer.Option(None, flag, help=f"{help_line} ({takes}; default {default_text})".strip(),
+                              show_default=False, metavar=_metavar(spec.type_name),
+                              rich_help_panel="Method options (or --set KEY=VALUE)")
+        flagged.append((key, inspect.Parameter(_PREFIX + key, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                               default=option, annotation=Optional[str])))
+
+    def run(ctx, **values):  # typer passes every parameter of run.__signature__
+        named = {key: values.pop(_PREFIX + key) for key, _ in flagged}
+        ctx.meta[METHOD_FLAGS] = {key: value for key, value in named.items() if value is not None}
+        return train_command(ctx, **values)
+
+    own = inspect.signature(train_command, eval_str=True)
+    run.__signature__ = own.replace(parameters=[*own.parameters.values(), *(p for _, p in flagged)])
     doc = (cls.__doc__ or "").strip().splitlines()[0]
+    text = f"Train {name}: {doc}\n\nMethod options: their flags (below), --set KEY=VALUE or --config FILE."
+    if unflagged:
+        text += "\n\nMethod options named like a shared flag (give them with --set KEY=VALUE):\n\n" + "\n\n".join(unflagged)
     one = typer.Typer(add_completion=False)
-    one.command(name=name, help=f"Train {name}: {doc}\n\nMethod options (--set KEY=VALUE):\n\n{rows}")(train_command)
+    one.command(name=name, help=text)(run)
     return typer.main.get_command(one)
 
 

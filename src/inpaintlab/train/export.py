@@ -60,12 +60,12 @@ def samples_per_step(config: dict[str, Any]) -> int:
     return max(1, config["batch_size"] * config.get("devices", 1) * config.get("num_nodes", 1))
 
 
-def checkpoint_generator(run: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """The generator of a run's last checkpoint (``weights_only``: tensors and plain values only);
-    with EMA on, the averaged weights the run validated with."""
+def checkpoint_generator(run: Path, ckpt: Path | None = None) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The generator of a run's last checkpoint, or of ``ckpt`` (``weights_only``: tensors and plain values
+    only); with EMA on, the averaged weights the run validated with."""
     from ..runs import read_record
 
-    ckpt = run / "checkpoints" / "last.ckpt"
+    ckpt = ckpt or run / "checkpoints" / "last.ckpt"
     record = read_record(run / "config.json") or {}
     try:
         state = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -79,13 +79,22 @@ def checkpoint_generator(run: Path) -> tuple[dict[str, Any], dict[str, torch.Ten
         raise InpaintlabError(f"{ckpt} holds no generator of a known architecture")
     meta = {"format": FORMAT, "method": record["config"]["method"], "generator": record["generator"],
             "steps": state.get("inpaintlab", {}).get("samples_seen", 0) // samples_per_step(record["config"]),
-            "ema": bool(averaged), "source": str(ckpt)}
+            "ema": bool(averaged), "source": str(ckpt), "options": record["config"].get("options", {})}
     return meta, weights
 
 
+def is_run_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is a checkpoint file inside an inpaintlab training run (``RUN/checkpoints/*.ckpt``)."""
+    return path.is_file() and path.suffix == ".ckpt" and path.parent.name == "checkpoints" \
+        and (path.parent.parent / "config.json").is_file()
+
+
 def read_trained(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """``(meta, state_dict)`` of an export folder, its ``.safetensors`` / ``.json`` file, or a training run."""
+    """``(meta, state_dict)`` of an export folder, its ``.safetensors`` / ``.json`` file, a training run, or one of
+    a run's checkpoints (``RUN/checkpoints/step-NNNNNNN.ckpt``)."""
     p = Path(path).expanduser()
+    if is_run_checkpoint(p):
+        return checkpoint_generator(p.parent.parent, p)
     if p.is_file() and p.name in (WEIGHTS, META):
         p = p.parent
     if (p / META).is_file():
@@ -95,7 +104,7 @@ def read_trained(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tens
     if (p / "checkpoints" / "last.ckpt").is_file():
         return checkpoint_generator(p)
     raise InpaintlabError(f"{path} is neither an inpaintlab export (generator.json + generator.safetensors) nor a "
-                          f"training run folder with an export or a checkpoint")
+                          f"training run folder with an export or a checkpoint, nor a run's checkpoints/*.ckpt")
 
 
-__all__ = ["export_generator", "export_state", "checkpoint_generator", "read_trained", "FORMAT", "WEIGHTS", "META"]
+__all__ = ["export_generator", "export_state", "checkpoint_generator", "read_trained", "is_run_checkpoint", "FORMAT", "WEIGHTS", "META"]

@@ -150,6 +150,9 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # lightning 2.6 with torch 2.13: a deprecation inside lightning itself, nothing a user can act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # methods keep frozen parts in eval mode on purpose (latent inpainting's frozen autoencoder), and their
+    # tests check which parts; the warning would be noise on every run
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
 
 
 class TrainRun:

@@ -28,6 +28,8 @@ class TrainableMethod(pl.LightningModule, abc.ABC):
     """A trainable inpainting method: typed options in :attr:`Config`, one generator to export."""
 
     Config: ClassVar[type]
+    #: the registered inpainter that loads this method's runs (None: none does)
+    inpainter: ClassVar[str | None] = None
     #: what validation scores the composite with (skipped with a note when their weights are absent)
     val_metrics: ClassVar[tuple[str, ...]] = ("psnr", "ssim", "lpips-vgg")
 
@@ -56,6 +58,10 @@ class TrainableMethod(pl.LightningModule, abc.ABC):
     def inpaint(self, images: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """The generator's raw output for ``images`` (N,3,H,W in [0, 1]) and ``hole`` (N,1,H,W, 1 = hole)."""
 
+    def usage_hint(self, out: Path) -> str:
+        """What a user does with a finished run (printed after the export)."""
+        return f"use it with --model {self.inpainter} --option checkpoint={out}" if self.inpainter else ""
+
     def extra_record(self) -> dict[str, Any]:
         """What the run should record beyond the options (e.g. a loss term chosen at run time)."""
         return {}
@@ -69,6 +75,16 @@ class TrainableMethod(pl.LightningModule, abc.ABC):
     def steps_done(self) -> int:
         """Training batches done (per process), the run's step count."""
         return self.samples_seen // (self.train_cfg.batch_size * self.trainer.world_size)
+
+    def manual_update(self, optimizer, loss: torch.Tensor, last_of_accumulation: bool) -> None:
+        """Manual optimisation's backward, and every ``accumulate`` batches the clip and the step."""
+        cfg = self.train_cfg
+        self.manual_backward(loss / cfg.accumulate)
+        if last_of_accumulation:
+            if cfg.grad_clip is not None:
+                self.clip_gradients(optimizer, gradient_clip_val=cfg.grad_clip, gradient_clip_algorithm="norm")
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
 
     def log_losses(self, values: dict[str, torch.Tensor | float]) -> None:
         """Log training values (every step; the run's logger keeps every ``log_every``-th, counted by the run)."""

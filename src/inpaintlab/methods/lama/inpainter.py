@@ -28,13 +28,13 @@ class LaMaInpainterOptions:
 
 def load_generator(path: str) -> tuple[torch.nn.Module, str]:
     """A LaMa generator in eval mode and a description of where it came from."""
-    from ...train.export import META, read_trained
+    from ...train.export import META, is_run_checkpoint, read_trained
     from .checkpoint import load_lama_generator
     from .ffc import build_generator, config_from_dict
 
     p = Path(path).expanduser()
     ours = (p / META).is_file() or (p / "export" / META).is_file() or (p / "checkpoints" / "last.ckpt").is_file() \
-        or p.name in (META, "generator.safetensors")
+        or p.name in (META, "generator.safetensors") or is_run_checkpoint(p)
     if ours:
         meta, state = read_trained(p)
         if meta.get("method") != "lama":

@@ -51,11 +51,54 @@ class LaMaOptions:
         "auto", "auto: LaMa's ResNetPL when its ADE20k weights are present, else LPIPS-VGG; or name one")
 
 
+def build_perceptual(weight: float, term: str, note) -> tuple[torch.nn.Module | None, str]:
+    """The perceptual loss module (LaMa's ResNetPL, or LPIPS-VGG, times ``weight``) and its name."""
+    if weight == 0 or term == "none":
+        return None, "none"
+    if term == "lpips_vgg":
+        from ...metrics.lpips import load_lpips
+        from .losses import LPIPSPerceptual
+
+        module = LPIPSPerceptual(load_lpips("vgg"), weight)
+        return module, module.name
+    try:
+        module, name = perceptual_loss_for("cpu", log=note, weight=weight)
+    except MissingWeightsError as e:
+        raise InpaintlabError(f"the perceptual loss has no weights: {e}; run `inpaintlab weights fetch` for "
+                              f"LPIPS-VGG, or train without it: --set perceptual_term=none") from None
+    if term == "resnet_pl" and name != "resnet_pl":
+        raise InpaintlabError("--set perceptual_term=resnet_pl, but LaMa's ADE20k encoder weights are absent "
+                              "(see `inpaintlab weights list`)")
+    return module, name
+
+
+def adversarial_terms(net_d: torch.nn.Module, pred: torch.Tensor, image: torch.Tensor, hole: torch.Tensor,
+                      adversarial: float, feature_matching: float) -> dict[str, torch.Tensor]:
+    """LaMa's generator-side terms: non-saturating adversarial (hole as fake) and feature matching; D frozen."""
+    net_d.requires_grad_(False)
+    fake_logits, fake_features = net_d(pred)
+    with torch.no_grad():
+        _, real_features = net_d(image)
+    net_d.requires_grad_(True)
+    return {"train/adv_g": generator_adversarial_loss(fake_logits, hole, weight=adversarial),
+            "train/fm": feature_matching_loss(fake_features, real_features) * feature_matching}
+
+
+def discriminator_loss(net_d: torch.nn.Module, fake: torch.Tensor, image: torch.Tensor, hole: torch.Tensor,
+                       gp_coef: float) -> torch.Tensor:
+    """LaMa's discriminator loss: softplus on real (+ R1 penalty) and fake logits, ``mask_as_fake_target``."""
+    real = image.detach().requires_grad_(True)  # for the R1 penalty
+    real_logits, _ = net_d(real)
+    fake_logits, _ = net_d(fake)
+    return discriminator_real_loss(real_logits, real, gp_coef) + discriminator_fake_loss(fake_logits, hole)
+
+
 @METHODS.register("lama")
 class LaMaMethod(TrainableMethod):
     """LaMa: an FFC ResNet generator trained adversarially with LaMa's losses (Suvorov et al. 2022)."""
 
     Config = LaMaOptions
+    inpainter = "lama"
 
     def __init__(self, train, options: LaMaOptions, *, log=print):
         super().__init__(train, options, log=log)
@@ -64,30 +107,10 @@ class LaMaMethod(TrainableMethod):
         self.net_g = build_generator(self.gen_config)
         self.adversarial_on = options.adversarial > 0 or options.feature_matching > 0
         self.net_d = build_discriminator(DiscriminatorConfig()) if self.adversarial_on else None
-        term, self.perceptual_name = self._perceptual_term(options)
+        term, self.perceptual_name = build_perceptual(options.perceptual, options.perceptual_term, self.note)
         # not a registered submodule: frozen weights (LPIPS-VGG 58 MB, the ADE20k encoder 90 MB) stay out of
         # every checkpoint, and Lightning's train() never switches their BatchNorms to batch statistics
         object.__setattr__(self, "_perceptual", term)
-
-    def _perceptual_term(self, o: LaMaOptions) -> tuple[torch.nn.Module | None, str]:
-        """The perceptual loss module (kept out of the state dict: frozen, and large) and its name."""
-        if o.perceptual == 0 or o.perceptual_term == "none":
-            return None, "none"
-        if o.perceptual_term == "lpips_vgg":
-            from ...metrics.lpips import load_lpips
-            from .losses import LPIPSPerceptual
-
-            term = LPIPSPerceptual(load_lpips("vgg"), o.perceptual)
-            return term, term.name
-        try:
-            term, name = perceptual_loss_for("cpu", log=self.note, weight=o.perceptual)
-        except MissingWeightsError as e:
-            raise InpaintlabError(f"lama's perceptual loss has no weights: {e}; run `inpaintlab weights fetch` for "
-                                  f"LPIPS-VGG, or train without it: --set perceptual_term=none") from None
-        if o.perceptual_term == "resnet_pl" and name != "resnet_pl":
-            raise InpaintlabError("--set perceptual_term=resnet_pl, but LaMa's ADE20k encoder weights are absent "
-                                  "(see `inpaintlab weights list`)")
-        return term, name
 
     # -- what the loop needs --------------------------------------------------------------------------
     def generator_config(self) -> dict[str, Any]:
@@ -111,16 +134,6 @@ class LaMaMethod(TrainableMethod):
             self._perceptual.to(self.device)
 
     # -- one step ---------------------------------------------------------------------------------------
-    def _step(self, optimizer, loss: torch.Tensor, module: torch.nn.Module, last_of_accumulation: bool) -> None:
-        """Backward, and every ``accumulate`` batches clip and step (manual optimisation does both itself)."""
-        cfg = self.train_cfg
-        self.manual_backward(loss / cfg.accumulate)
-        if last_of_accumulation:
-            if cfg.grad_clip is not None:
-                self.clip_gradients(optimizer, gradient_clip_val=cfg.grad_clip, gradient_clip_algorithm="norm")
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         o, cfg = self.options, self.train_cfg
         self.count_batch(batch)
@@ -133,17 +146,11 @@ class LaMaMethod(TrainableMethod):
         # 1. generator
         losses = {"train/l1": masked_l1(pred, image, hole, o.l1_known, o.l1_missing)}
         if self.net_d is not None:
-            self.net_d.requires_grad_(False)
-            fake_logits, fake_features = self.net_d(pred)
-            with torch.no_grad():
-                _, real_features = self.net_d(image)
-            losses["train/adv_g"] = generator_adversarial_loss(fake_logits, hole, weight=o.adversarial)
-            losses["train/fm"] = feature_matching_loss(fake_features, real_features) * o.feature_matching
-            self.net_d.requires_grad_(True)
+            losses |= adversarial_terms(self.net_d, pred, image, hole, o.adversarial, o.feature_matching)
         if self._perceptual is not None:
             losses["train/perceptual"] = self._perceptual(pred, image)
         loss_g = torch.stack(list(losses.values())).sum()
-        self._step(opt_g, loss_g, self.net_g, last)
+        self.manual_update(opt_g, loss_g, last)
         losses["train/loss_g"] = loss_g.detach()
 
         # 2. discriminator, on the output of the updated generator: LaMa's Lightning 1.x loop called its
@@ -152,13 +159,10 @@ class LaMaMethod(TrainableMethod):
             opt_d = optimizers[1]
             with torch.no_grad():
                 fake = self.inpaint(image, hole) if last else pred.detach()
-            real = image.detach().requires_grad_(True)  # for the R1 penalty
-            real_logits, _ = self.net_d(real)
-            fake_logits, _ = self.net_d(fake)
-            loss_d = discriminator_real_loss(real_logits, real, o.gp_coef) + discriminator_fake_loss(fake_logits, hole)
-            self._step(opt_d, loss_d, self.net_d, last)
+            loss_d = discriminator_loss(self.net_d, fake, image, hole, o.gp_coef)
+            self.manual_update(opt_d, loss_d, last)
             losses["train/loss_d"] = loss_d.detach()
         self.log_losses({k: v.detach() for k, v in losses.items()})
 
 
-__all__ = ["LaMaMethod", "LaMaOptions"]
+__all__ = ["LaMaMethod", "LaMaOptions", "build_perceptual", "adversarial_terms", "discriminator_loss"]
