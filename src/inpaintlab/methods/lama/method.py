@@ -93,8 +93,44 @@ def discriminator_loss(net_d: torch.nn.Module, fake: torch.Tensor, image: torch.
     return discriminator_real_loss(real_logits, real, gp_coef) + discriminator_fake_loss(fake_logits, hole)
 
 
+class TwoPlayerStep:
+    """LaMa's training step with manual optimisation, around a method's ``generator_losses``.
+
+    The method provides ``generator_losses(image, hole) -> (prediction or None, {name: loss})``,
+    ``net_d`` (None: no discriminator), ``_perceptual`` (None: no perceptual term) and options
+    ``adversarial``, ``feature_matching`` and ``gp_coef``. One step: (1) the generator on its losses
+    plus, with a discriminator, the adversarial and feature-matching terms (the discriminator frozen
+    meanwhile) and the perceptual term; (2) the discriminator on the updated generator's output
+    (LaMa's Lightning 1.x loop called its training step once per optimiser, and the discriminator's
+    call ran the generator again).
+    """
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        o = self.options
+        self.count_batch(batch)
+        last = self.steps_done % self.train_cfg.accumulate == 0
+        optimizers = self.optimizers()
+        opt_g = optimizers[0] if isinstance(optimizers, (list, tuple)) else optimizers
+        image, hole = batch["image"], batch["hole"]
+        pred, losses = self.generator_losses(image, hole)
+        if self.net_d is not None:
+            losses |= adversarial_terms(self.net_d, pred, image, hole, o.adversarial, o.feature_matching)
+        if self._perceptual is not None:
+            losses["train/perceptual"] = self._perceptual(pred, image)
+        loss_g = torch.stack(list(losses.values())).sum()
+        self.manual_update(opt_g, loss_g, last)
+        losses["train/loss_g"] = loss_g.detach()
+        if self.net_d is not None:
+            with torch.no_grad():
+                fake = self.inpaint(image, hole) if last else pred.detach()
+            loss_d = discriminator_loss(self.net_d, fake, image, hole, o.gp_coef)
+            self.manual_update(optimizers[1], loss_d, last)
+            losses["train/loss_d"] = loss_d.detach()
+        self.log_losses({k: v.detach() for k, v in losses.items()})
+
+
 @METHODS.register("lama")
-class LaMaMethod(TrainableMethod):
+class LaMaMethod(TwoPlayerStep, TrainableMethod):
     """LaMa: an FFC ResNet generator trained adversarially with LaMa's losses (Suvorov et al. 2022)."""
 
     Config = LaMaOptions
@@ -134,35 +170,11 @@ class LaMaMethod(TrainableMethod):
             self._perceptual.to(self.device)
 
     # -- one step ---------------------------------------------------------------------------------------
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        o, cfg = self.options, self.train_cfg
-        self.count_batch(batch)
-        last = self.steps_done % cfg.accumulate == 0
-        optimizers = self.optimizers()
-        opt_g = optimizers[0] if isinstance(optimizers, (list, tuple)) else optimizers
-        image, hole = batch["image"], batch["hole"]
+    def generator_losses(self, image: torch.Tensor, hole: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """The prediction and LaMa's masked L1 (known x10, hole x0 by default)."""
+        o = self.options
         pred = self.inpaint(image, hole)
-
-        # 1. generator
-        losses = {"train/l1": masked_l1(pred, image, hole, o.l1_known, o.l1_missing)}
-        if self.net_d is not None:
-            losses |= adversarial_terms(self.net_d, pred, image, hole, o.adversarial, o.feature_matching)
-        if self._perceptual is not None:
-            losses["train/perceptual"] = self._perceptual(pred, image)
-        loss_g = torch.stack(list(losses.values())).sum()
-        self.manual_update(opt_g, loss_g, last)
-        losses["train/loss_g"] = loss_g.detach()
-
-        # 2. discriminator, on the output of the updated generator: LaMa's Lightning 1.x loop called its
-        # training step once per optimiser, and the discriminator's call ran the generator again
-        if self.net_d is not None:
-            opt_d = optimizers[1]
-            with torch.no_grad():
-                fake = self.inpaint(image, hole) if last else pred.detach()
-            loss_d = discriminator_loss(self.net_d, fake, image, hole, o.gp_coef)
-            self.manual_update(opt_d, loss_d, last)
-            losses["train/loss_d"] = loss_d.detach()
-        self.log_losses({k: v.detach() for k, v in losses.items()})
+        return pred, {"train/l1": masked_l1(pred, image, hole, o.l1_known, o.l1_missing)}
 
 
-__all__ = ["LaMaMethod", "LaMaOptions", "build_perceptual", "adversarial_terms", "discriminator_loss"]
+__all__ = ["LaMaMethod", "LaMaOptions", "build_perceptual", "adversarial_terms", "discriminator_loss", "TwoPlayerStep"]

@@ -42,6 +42,7 @@ from ...errors import InpaintlabError
 from ...options import option
 from ...train.method import METHODS, TrainableMethod
 from ..lama.losses import LAMA_LOSS_WEIGHTS, masked_l1
+from ..lama.method import TwoPlayerStep
 from .network import LatentInpaintingNet, LatentNetConfig, config_from_dict, config_to_dict, latent_l1
 
 AUTOENCODER = "latent-autoencoder"
@@ -270,7 +271,7 @@ def init_from_autoencoder(net: LatentInpaintingNet, ae_state: dict[str, torch.Te
 
 
 @METHODS.register(INPAINTING)
-class LatentInpaintingMethod(FrozenPartsMixin, TrainableMethod):
+class LatentInpaintingMethod(FrozenPartsMixin, TwoPlayerStep, TrainableMethod):
     """Latent-space inpainting (Babin 2024): a frozen autoencoder, mask control, a refiner trained on latents."""
 
     Config = LatentInpaintingOptions
@@ -352,31 +353,6 @@ class LatentInpaintingMethod(FrozenPartsMixin, TrainableMethod):
         if pred is not None and (w.l1_known > 0 or w.l1_missing > 0):
             losses["train/l1"] = masked_l1(pred, image, hole, w.l1_known, w.l1_missing)
         return pred, losses
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        o = self.options
-        self.count_batch(batch)
-        last = self.steps_done % self.train_cfg.accumulate == 0
-        optimizers = self.optimizers()
-        opt_g = optimizers[0] if isinstance(optimizers, (list, tuple)) else optimizers
-        image, hole = batch["image"], batch["hole"]
-        pred, losses = self.generator_losses(image, hole)
-        if self.net_d is not None:
-            from ..lama.method import adversarial_terms, discriminator_loss
-
-            losses |= adversarial_terms(self.net_d, pred, image, hole, o.adversarial, o.feature_matching)
-            if self._perceptual is not None:
-                losses["train/perceptual"] = self._perceptual(pred, image)
-        loss_g = torch.stack(list(losses.values())).sum()
-        self.manual_update(opt_g, loss_g, last)
-        losses["train/loss_g"] = loss_g.detach()
-        if self.net_d is not None:  # LaMa's discriminator step, on the updated generator's output
-            with torch.no_grad():
-                fake = self.inpaint(image, hole) if last else pred.detach()
-            loss_d = discriminator_loss(self.net_d, fake, image, hole, o.gp_coef)
-            self.manual_update(optimizers[1], loss_d, last)
-            losses["train/loss_d"] = loss_d.detach()
-        self.log_losses({k: v.detach() for k, v in losses.items()})
 
 
 __all__ = ["PRESETS", "LatentAutoencoderMethod", "LatentInpaintingMethod", "LatentInpaintingOptions",
