@@ -259,7 +259,8 @@ def test_a_user_trains_the_autoencoder_and_a_preset_visualises_and_inpaints_from
     assert code == 0, err
     assert "D[E(gt) - E(masked)]" in out and len(list((tmp_path / "vis").glob("*.png"))) == 3
     row = np.asarray(Image.open(tmp_path / "vis" / "a.png"))
-    assert row.shape == (32, 7 * 32, 3)  # image, masked, D[E(gt) - E(masked)], D(0), D[R(z) - z], D[E(gt) - R(z)], output
+    # image, masked, D[E(gt) - E(masked)], D(0), D[R(z) - z], D[E(gt) - R(z)], output
+    assert row.shape == (32, 7 * 32, 3)
     hole = np.zeros((64, 64), np.uint8)
     hole[20:40, 10:30] = 255
     Image.fromarray(hole).save(tmp_path / "hole.png")
@@ -291,3 +292,33 @@ def test_ema_averages_the_trained_parts_and_leaves_the_frozen_ones(tmp_path, aut
     _, ae_state = read_trained(autoencoder)
     assert all(torch.equal(state[f"decoder.{k.split('.', 1)[1]}"], v) for k, v in ae_state.items()
                if k.startswith("decoder."))
+
+
+def test_ddp_on_two_cpu_processes_keeps_the_autoencoder_frozen(tmp_path, autoencoder):
+    """Lightning's DDP (gloo), preset 4: both ranks finish; the frozen parts are the autoencoder's, bit for bit."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "ddp.py"
+    script.write_text(r'''
+import sys
+from inpaintlab.train.config import TrainConfig
+from inpaintlab.train.loop import TrainRun
+if __name__ == "__main__":
+    cfg = TrainConfig(method="latent-inpainting", data="builtin", size=32, steps=3, val_every=3, checkpoint_every=3,
+                      batch_size=2, masks="lama-medium", devices=2, accelerator="cpu", strategy="ddp", val_count=2)
+    s = TrainRun(cfg, {"preset": 4, "autoencoder": sys.argv[2], "n_blocks": 1}, sys.argv[1], log=lambda m: None).run()
+    print("steps", s.steps)
+''')
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, str(script), str(out), str(autoencoder)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("steps 3") == 2
+    _, state = read_trained(out)
+    _, ae_state = read_trained(autoencoder)
+    for k, v in ae_state.items():
+        part, rest = k.split(".", 1)
+        assert torch.equal(state[f"{part}.{rest}"], v), k
+        if part == "encoder":
+            assert torch.equal(state[f"reference.{rest}"], v), k

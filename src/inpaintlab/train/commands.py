@@ -212,7 +212,8 @@ def method_command(name: str):
     doc = (cls.__doc__ or "").strip().splitlines()[0]
     text = f"Train {name}: {doc}\n\nMethod options: their flags (below), --set KEY=VALUE or --config FILE."
     if unflagged:
-        text += "\n\nMethod options named like a shared flag (give them with --set KEY=VALUE):\n\n" + "\n\n".join(unflagged)
+        text += ("\n\nMethod options named like a shared flag (give them with --set KEY=VALUE):\n\n"
+                 + "\n\n".join(unflagged))
     one = typer.Typer(add_completion=False)
     one.command(name=name, help=text)(run)
     return typer.main.get_command(one)

@@ -107,4 +107,5 @@ def read_trained(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tens
                           f"training run folder with an export or a checkpoint, nor a run's checkpoints/*.ckpt")
 
 
-__all__ = ["export_generator", "export_state", "checkpoint_generator", "read_trained", "is_run_checkpoint", "FORMAT", "WEIGHTS", "META"]
+__all__ = ["export_generator", "export_state", "checkpoint_generator", "read_trained", "is_run_checkpoint", "FORMAT",
+           "WEIGHTS", "META"]
