@@ -109,10 +109,13 @@ def test_the_reference_sampler_without_resampling_is_case_c():
     s = Schedule(SDEConfig(T=20))
     mu_y, gray, edges, hole = inputs(1)
     counts = Counts(1)
-    strdiffusion_reference_sample(texture, structure, data_disc, s, s, mu_y, gray, edges, hole, Noise(gens([4])),
-                                  resampling=False, counts=counts)
+    out = strdiffusion_reference_sample(texture, structure, data_disc, s, s, mu_y, gray, edges, hole,
+                                        Noise(gens([4])), resampling=False, counts=counts)
     guided = 20 - guidance_start(20) + 1
-    assert counts.structure == [guided] and counts.texture == [20] and counts.disc == [guided]
+    assert counts.structure == [guided] and counts.texture == [20] and counts.disc == [0]
+    without_d = strdiffusion_reference_sample(texture, structure, None, s, s, mu_y, gray, edges, hole,
+                                              Noise(gens([4])), resampling=True)
+    assert torch.equal(out, without_d)  # no discriminator: no resampling either
 
 
 def test_both_strdiffusion_samplers_give_each_sample_the_result_it_gets_alone():

@@ -137,6 +137,7 @@ def train_command(
     run = TrainRun(cfg, options, out_dir, log=note)
     with status(f"loading {cfg.data} and building {method}"):
         run.prepare()
+    out_dir = run.out  # a method may train into a sub-folder of --out (strdiffusion's parts)
     summary = run_with_progress(run, f"train {method}", "steps", out_dir)
     val = ", ".join(f"{k.removeprefix('val/')} {v:.4g}" for k, v in sorted(summary.last_validation.items()))
     out.print(f"trained {method} to step {summary.steps} ({summary.resumed_from} resumed) in {summary.seconds:.1f} s"

@@ -176,6 +176,9 @@ class TrainRun:
         self.crops = TrainingCrops(self.source, cfg, train_images)  # checks the mask kind and its parameters
         self.val = validation_pairs(self.source, cfg, val_images)
         self.method: TrainableMethod = cls(cfg, self.options, log=self.log)
+        sub = self.method.run_subfolder()
+        if sub:
+            self.out = self.out / sub
         # the method's options inside the config: a resume compares them too, naming the option that differs
         record = {"config": asdict(cfg) | {"options": resolved(self.options)}, "generator": self.method.generator_config(),
                   "images": [[n, s] for n, s in zip(self.source.names, self.source.sources)],

@@ -58,6 +58,10 @@ class TrainableMethod(pl.LightningModule, abc.ABC):
     def inpaint(self, images: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """The generator's raw output for ``images`` (N,3,H,W in [0, 1]) and ``hole`` (N,1,H,W, 1 = hole)."""
 
+    def run_subfolder(self) -> str | None:
+        """A sub-folder of ``--out`` for this run (methods whose parts train separately into one folder)."""
+        return None
+
     def usage_hint(self, out: Path) -> str:
         """What a user does with a finished run (printed after the export)."""
         return f"use it with --model {self.inpainter} --option checkpoint={out}" if self.inpainter else ""

@@ -144,7 +144,7 @@ def guidance_start(T: int) -> int:
     return int(math.floor(0.4 * T))
 
 
-def strdiffusion_reference_sample(texture: Eps, structure: Eps, disc: Disc, s_y: Schedule, s_x: Schedule,
+def strdiffusion_reference_sample(texture: Eps, structure: Eps, disc: Disc | None, s_y: Schedule, s_x: Schedule,
                                   mu_y: torch.Tensor, gray_known: torch.Tensor, mu_x: torch.Tensor,
                                   hole: torch.Tensor, noise: Noise, knobs: ResamplingKnobs | None = None,
                                   resampling: bool = True, counts: Counts | None = None) -> torch.Tensor:
@@ -169,12 +169,15 @@ def strdiffusion_reference_sample(texture: Eps, structure: Eps, disc: Disc, s_y:
         y_t = y
         y1 = _step(s_y, texture(y_t, mu_y, t, x), y_t, mu_y, t, noise.like(mu_y))
         add("texture")
-        d_first = disc(t, y1 * keep, x)
-        add("disc")
         step = knobs.re if t % knobs.jump == 0 else 0
         if step + t > s_y.T:
             step = s_y.T - t + 1
-        active = torch.full((n,), resampling and step > 0, dtype=torch.bool)
+        if not resampling or disc is None:  # case C: no discriminator, no resampling
+            y, x = y1, xk * keep + xs_t * hole
+            continue
+        d_first = disc(t, y1 * keep, x)
+        add("disc")
+        active = torch.full((n,), step > 0, dtype=torch.bool)
         for i in range(1, knobs.u_max):
             if not bool(active.any()):
                 break
