@@ -1,0 +1,207 @@
+"""Re-measure StrDiffusion's claim at small scale: structure guidance vs plain mean-reverting diffusion (notes A10).
+
+Training (each network alone, one thread, two at a time, the same data stream): IR-SDE and the three
+StrDiffusion parts (structure, texture, discriminator) on the left three quarters of the built-in
+photos, ``--size`` crops, LaMa's training masks. IR-SDE is trained with StrDiffusion's hole fill (0)
+and weighted loss, so that the comparison isolates structure guidance (``--irsde-reference`` trains
+IR-SDE as its code does: fill 1, plain L1).
+
+Evaluation on held-out crops of the right quarters (three per photo) with Co-Mod/MAT-style masks
+bucketed by hole ratio (10-20, 20-30, 30-40, 40-50 %; the paper's Table 1 buckets), the same masks
+and per-image seeds for every arm:
+
+- ``ir-sde``: IR-SDE's reverse SDE; ``A``: IR-SDE with RePaint resampling (the paper's Table 2 case A);
+- ``C``: StrDiffusion without adaptive resampling; ``D``: the full reference sampler;
+  ``paper``: the paper's Eq. 17 reading (discriminator threshold 0.5, at most 5 tries).
+
+Metrics on the composite: PSNR, SSIM, LPIPS-Alex where its weights are present, CD (boundary colour
+distance), network evaluations and seconds per image. The table goes to ``OUT/table.md``.
+
+    python benchmarks/repro_strdiffusion.py --steps 1500 --size 64 --out runs/bench-strdiffusion
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+BUCKETS = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))
+PAPER = {  # Table 1 (Places2, PSNR / SSIM / FID) and Table 2 (PSV, hard masks)
+    "ir-sde": "28.98/.961 · 25.37/.928 · 23.93/.908 · 21.68/.864",
+    "D": "29.45/.973 · 26.28/.941 · 24.43/.917 · 22.37/.874",
+    "A": "Table 2 hard: 24.65 / .851", "C": "Table 2 hard: 25.59 / .867",
+}
+ARMS = {
+    "ir-sde": ("ir-sde", {}), "A": ("ir-sde", {"sampler": "repaint", "jump": 10, "resample": 3}),
+    "C": ("strdiffusion", {"resampling": False}), "D": ("strdiffusion", {}),
+    "paper": ("strdiffusion", {"sampler": "paper"}),
+}
+
+
+def train_config(args, method: str, seed: int = 0):
+    from inpaintlab.train.config import TrainConfig
+
+    return TrainConfig(method=method, data="builtin", size=args.size, batch_size=args.batch_size, steps=args.steps,
+                       seed=seed, val_every=max(1, args.steps // 4), checkpoint_every=max(1, args.steps // 4),
+                       val_count=8, log_every=10, mask_size=256)
+
+
+def child(args) -> None:
+    """One training run or one arm's evaluation, in its own process with one thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    spec = json.loads(args.child)
+    if spec["job"] == "train":
+        from inpaintlab.train.loop import TrainRun
+
+        s = TrainRun(train_config(args, spec["method"]), spec["options"], spec["out"], log=lambda m: None).run()
+        Path(spec["out"], f"bench-{spec['options'].get('part', 'run')}.json").write_text(
+            json.dumps({"seconds": s.seconds, "steps": s.steps}))
+    else:
+        Path(spec["out"]).write_text(json.dumps(evaluate(args, spec)))
+
+
+def launch(args, spec: dict) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    cmd = [sys.executable, __file__, "--child", json.dumps(spec), "--size", str(args.size), "--batch-size",
+           str(args.batch_size), "--steps", str(args.steps), "--per-bucket", str(args.per_bucket)]
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{spec} failed:\n{done.stderr[-3000:]}")
+    print(f"  {spec.get('name', spec['out'])}: {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def held_out(size: int, per_bucket: int):
+    """Right-quarter crops of the built-in photos and one bucketed Co-Mod mask each: {bucket: (images, holes)}."""
+    import torch
+
+    from inpaintlab.datasets import open_image_set
+    from inpaintlab.masks import make_generator, make_rng
+
+    source = open_image_set("builtin", size=None)
+    crops = []
+    for i in range(len(source)):
+        image = source.read(i)
+        h, w = image.shape[:2]
+        x0 = (3 * w) // 4
+        side = min(h, w - x0)
+        for top in (0, (h - side) // 2, h - side):
+            crops.append(np.clip(cv2.resize(np.ascontiguousarray(image[top:top + side, x0:x0 + side]),
+                                            (size, size), interpolation=cv2.INTER_AREA), 0, 1))
+    out = {}
+    for b, (lo, hi) in enumerate(BUCKETS):
+        draw = make_generator("bucket", kind="comod", lo=lo, hi=hi)
+        picks = [(b * 7 + 3 * j) % len(crops) for j in range(per_bucket)]  # spread over the photos
+        holes = [draw(size, size, make_rng(2000 + b, j)).astype(np.float32) for j in range(per_bucket)]
+        images = torch.from_numpy(np.stack([crops[k] for k in picks])).permute(0, 3, 1, 2).float()
+        out[f"{int(lo * 100)}-{int(hi * 100)}"] = (images, torch.from_numpy(np.stack(holes))[:, None])
+    return out
+
+
+def evaluate(args, spec: dict) -> dict:
+    """One arm over every bucket: metric means, NFE and seconds per image."""
+    import torch
+
+    from inpaintlab.errors import MissingWeightsError
+    from inpaintlab.inpainters import load_inpainter
+    from inpaintlab.metrics import build_metric
+
+    model_name, options = ARMS[spec["arm"]]
+    model = load_inpainter(model_name, checkpoint=spec["checkpoint"], device="cpu", **options)
+    metrics = {}
+    for name in ("psnr", "ssim", "lpips-alex", "cd"):
+        try:
+            metrics[name] = build_metric(name)
+        except MissingWeightsError:
+            pass
+    result = {}
+    for bucket, (images, holes) in held_out(args.size, args.per_bucket).items():
+        scores = {m: [] for m in metrics}
+        nfe, seconds = [], []
+        for i in range(images.shape[0]):  # one image at a time: seconds per image, and the reference's batch 1
+            x, h = images[i:i + 1], holes[i:i + 1]
+            t0 = time.perf_counter()
+            out = model(x, h, generator=[torch.Generator().manual_seed(10_000 + i)])
+            seconds.append(time.perf_counter() - t0)
+            nfe += model.backend.last_nfe
+            for name, metric in metrics.items():
+                scores[name] += metric.update(out, x, h).tolist()
+                metric.reset()
+        result[bucket] = {**{m: float(np.mean(v)) for m, v in scores.items()},
+                          "nfe": float(np.mean(nfe)), "seconds": float(np.mean(seconds)), "n": len(seconds)}
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=1500, help="training steps of every network")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--nf", type=int, default=16)
+    ap.add_argument("--depth", type=int, default=3)
+    ap.add_argument("--T", type=int, default=100)
+    ap.add_argument("--per-bucket", type=int, default=8, help="held-out crops per hole-ratio bucket")
+    ap.add_argument("--arms", nargs="+", default=list(ARMS))
+    ap.add_argument("--irsde-reference", action="store_true", help="IR-SDE as its code trains it (fill 1, plain L1)")
+    ap.add_argument("--parallel", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=Path("runs/bench-strdiffusion"))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(args)
+    t_start = time.perf_counter()
+    net = {"nf": args.nf, "depth": args.depth, "T": args.T}
+    irsde = {**net, **({} if args.irsde_reference else {"fill": 0.0, "loss": "weighted"})}
+    sd = args.out / "strdiffusion"
+    jobs = [{"job": "train", "method": "ir-sde", "options": irsde, "out": str(args.out / "ir-sde"), "name": "ir-sde"}]
+    jobs += [{"job": "train", "method": "strdiffusion", "options": {**net, "part": p, "disc_ngf": 16}, "out": str(sd),
+              "name": p} for p in ("texture", "structure", "discriminator")]
+    print(f"1. training {len(jobs)} networks, {args.steps} steps each at {args.size}x{args.size}", flush=True)
+    with ThreadPoolExecutor(args.parallel) as pool:
+        list(pool.map(lambda j: launch(args, j), jobs))
+    print(f"2. evaluating {args.arms} on {args.per_bucket} crops per bucket", flush=True)
+    evals = []
+    for arm in args.arms:
+        checkpoint = args.out / "ir-sde" if ARMS[arm][0] == "ir-sde" else sd
+        evals.append({"job": "eval", "arm": arm, "checkpoint": str(checkpoint), "out": str(args.out / f"eval-{arm}.json"),
+                      "name": arm})
+    with ThreadPoolExecutor(args.parallel) as pool:
+        list(pool.map(lambda j: launch(args, j), evals))
+    results = {e["arm"]: json.loads(Path(e["out"]).read_text()) for e in evals}
+    buckets = list(next(iter(results.values())))
+    lpips = "lpips-alex" in next(iter(results[evals[0]["arm"]].values()))
+    lines = [f"Budget: {args.steps} steps per network (nf {args.nf}, depth {args.depth}, T {args.T}) at "
+             f"{args.size}x{args.size}, batch {args.batch_size}; {args.per_bucket} held-out crops per bucket; total "
+             f"{(time.perf_counter() - t_start) / 60:.0f} min.", "",
+             "| arm | " + " | ".join(f"{b} %: PSNR / SSIM{' / LPIPS' if lpips else ''} / CD" for b in buckets)
+             + " | NFE per image | s per image | paper |", "|---" * (len(buckets) + 4) + "|"]
+    base = results.get("ir-sde")
+    for arm, res in results.items():
+        cells = []
+        for b in buckets:
+            r = res[b]
+            delta = f" ({r['psnr'] - base[b]['psnr']:+.2f} dB)" if base is not None and arm != "ir-sde" else ""
+            cells.append(f"{r['psnr']:.2f}{delta} / {r['ssim']:.3f}" + (f" / {r['lpips-alex']:.3f}" if lpips else "")
+                         + f" / {r['cd']:.1f}")
+        nfe = np.mean([res[b]["nfe"] for b in buckets])
+        sec = np.mean([res[b]["seconds"] for b in buckets])
+        lines.append(f"| {arm} | " + " | ".join(cells) + f" | {nfe:.0f} | {sec:.1f} | {PAPER.get(arm, '')} |")
+    table = "\n".join(lines)
+    (args.out / "table.md").write_text(table + "\n")
+    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
