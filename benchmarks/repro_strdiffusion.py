@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
 import numpy as np
+from common import launch_child, right_quarter_crops
 
 BUCKETS = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))
 PAPER = {  # Table 1 (Places2, PSNR / SSIM / FID) and Table 2 (PSV, hard masks)
@@ -72,33 +69,18 @@ def child(args) -> None:
 
 
 def launch(args, spec: dict) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    cmd = [sys.executable, __file__, "--child", json.dumps(spec), "--size", str(args.size), "--batch-size",
-           str(args.batch_size), "--steps", str(args.steps), "--per-bucket", str(args.per_bucket)]
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"{spec} failed:\n{done.stderr[-3000:]}")
-    print(f"  {spec.get('name', spec['out'])}: {time.perf_counter() - t0:.0f} s", flush=True)
+    seconds = launch_child(__file__, "--child", spec, ["--size", str(args.size), "--batch-size", str(args.batch_size),
+                                                      "--steps", str(args.steps), "--per-bucket", str(args.per_bucket)])
+    print(f"  {spec['name']}: {seconds:.0f} s", flush=True)
 
 
 def held_out(size: int, per_bucket: int):
     """Right-quarter crops of the built-in photos and one bucketed Co-Mod mask each: {bucket: (images, holes)}."""
     import torch
 
-    from inpaintlab.datasets import open_image_set
     from inpaintlab.masks import make_generator, make_rng
 
-    source = open_image_set("builtin", size=None)
-    crops = []
-    for i in range(len(source)):
-        image = source.read(i)
-        h, w = image.shape[:2]
-        x0 = (3 * w) // 4
-        side = min(h, w - x0)
-        for top in (0, (h - side) // 2, h - side):
-            crops.append(np.clip(cv2.resize(np.ascontiguousarray(image[top:top + side, x0:x0 + side]),
-                                            (size, size), interpolation=cv2.INTER_AREA), 0, 1))
+    crops = right_quarter_crops(size)
     out = {}
     for b, (lo, hi) in enumerate(BUCKETS):
         draw = make_generator("bucket", kind="comod", lo=lo, hi=hi)
