@@ -45,6 +45,16 @@ def test_help_needs_no_torch():
     assert out.strip() == "[]"
 
 
+def test_listing_the_inpainters_needs_no_lightning():
+    """Inpaint, eval and rip find every backend, trained methods' included, without Lightning's seconds of imports."""
+    import subprocess
+
+    code = ("import sys; from inpaintlab.inpainters import INPAINTERS; names = INPAINTERS.names(); "
+            "print('latent-lama' in names and 'strdiffusion' in names, 'lightning' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "False"]
+
+
 def test_parse_ints_ranges_and_errors():
     assert parse_ints("64,128,256", "x") == [64, 128, 256]
     assert parse_ints("0-3,7", "x") == [0, 1, 2, 3, 7]

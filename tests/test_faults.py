@@ -99,7 +99,9 @@ class SlowTelea(TeleaBackend):
     """Telea, slowed down so that two processes overlap."""
 
     def inpaint_one(self, image, hole, rng):
-        time.sleep(0.05)
+        # slow enough (about 7 s of work after config.json appears) that the second process, whose start-up
+        # takes seconds when other jobs share the cores, meets the first one still running
+        time.sleep(0.15)
         return super().inpaint_one(image, hole, rng)
 
 INPAINTERS.register("slow-telea", SlowTelea)

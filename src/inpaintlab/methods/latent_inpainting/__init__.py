@@ -13,8 +13,8 @@ from ...lazy import lazy_exports
 
 _LAZY = {name: "network" for name in ("LatentNetConfig", "LatentInpaintingNet", "MaskEncoder", "latent_l1",
                                       "split_lama_state", "join_lama_state")}
-_LAZY |= {name: "method" for name in ("PRESETS", "LatentAutoencoderMethod", "LatentInpaintingMethod",
-                                      "load_autoencoder")}
+_LAZY |= {name: "method" for name in ("LatentAutoencoderMethod", "LatentInpaintingMethod", "load_autoencoder")}
+_LAZY |= {name: "presets" for name in ("PRESETS", "AUTOENCODER", "INPAINTING")}
 _LAZY |= {name: "inpainter" for name in ("LatentLaMaInpainter", "load_latent_model")}
 
 __all__ = sorted(_LAZY)

@@ -39,7 +39,7 @@ def visualize_command(
     from ...images import save_image
     from ...masks.base import make_generator, make_rng
     from .inpainter import load_latent_model
-    from .method import AUTOENCODER, INPAINTING
+    from .presets import AUTOENCODER, INPAINTING
     from .visualize import latent_panels
 
     generate = make_generator(masks, **parse_key_values(mask_param, "--mask-param", "max_width=50"))

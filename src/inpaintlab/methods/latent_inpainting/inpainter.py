@@ -14,7 +14,7 @@ import torch
 from ...errors import InpaintlabError
 from ...inpainters.base import INPAINTERS, Backend, Generators, Requirements
 from ...options import option
-from .method import AUTOENCODER, INPAINTING, PRESETS
+from .presets import AUTOENCODER, INPAINTING, PRESETS
 from .network import LatentInpaintingNet, config_from_dict
 
 

@@ -44,30 +44,7 @@ from ...train.method import METHODS, TrainableMethod
 from ..lama.losses import LAMA_LOSS_WEIGHTS, masked_l1
 from ..lama.method import TwoPlayerStep
 from .network import LatentInpaintingNet, LatentNetConfig, config_from_dict, config_to_dict, latent_l1
-
-AUTOENCODER = "latent-autoencoder"
-INPAINTING = "latent-inpainting"
-
-
-@dataclass(frozen=True)
-class Preset:
-    """One row of the thesis's Table 5.1."""
-
-    input: Literal["masked", "alpha"]
-    control: bool
-    frozen_autoencoder: bool
-    latent_loss: bool
-    title: str
-
-
-#: thesis Table 5.1, rows (1)-(4)
-PRESETS: dict[int, Preset] = {
-    1: Preset("alpha", False, False, False, "L1 pixel, encoder-decoder trained, mask as alpha"),
-    2: Preset("masked", True, True, False, "L1 pixel, frozen autoencoder, mask control"),
-    3: Preset("alpha", False, True, True, "L1 latent, only the first conv trained, mask as alpha"),
-    4: Preset("masked", True, True, True, "L1 latent, frozen autoencoder, mask control"),
-}
-
+from .presets import AUTOENCODER, INPAINTING, PRESETS
 
 def freeze(module: torch.nn.Module) -> None:
     """No gradients and eval mode (BatchNorm uses and keeps its running statistics)."""

@@ -18,7 +18,7 @@ import torch
 from ...errors import InpaintlabError
 from ...inpainters.base import INPAINTERS, Backend, Generators, Requirements, per_sample_generators
 from ...options import option
-from .method import IRSDE, PARTS, STRDIFFUSION
+from .names import IRSDE, PARTS, STRDIFFUSION
 from .sde import SDEConfig, Schedule
 
 

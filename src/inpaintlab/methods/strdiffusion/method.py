@@ -24,13 +24,12 @@ from ...errors import InpaintlabError
 from ...options import option
 from ...train.method import METHODS, TrainableMethod
 from .discriminator import DiscriminatorConfig, TimeDiscriminator, discriminator_loss
+from .names import IRSDE, PARTS, STRDIFFUSION
 from .sde import (SDEConfig, Schedule, eq11_target, matching_loss, optimal_reverse_state, reverse_mean_step,
                   sample_state, score_from_noise)
 from .structure import grayscale, structure_edges
 from .unet import ConditionalUNet, UNetConfig, unet_config_to_dict
 
-IRSDE, STRDIFFUSION = "ir-sde", "strdiffusion"
-PARTS = ("structure", "texture", "discriminator")
 
 
 @dataclass(frozen=True)
