@@ -74,13 +74,13 @@ def test_the_discriminator_refuses_a_batch_its_stddev_groups_cannot_split(tmp_pa
 
 def sample_pair(seed=0):
     g = torch.Generator().manual_seed(seed)
-    images = torch.rand(2, 3, 32, 32, generator=g)
-    hole = torch.zeros(2, 1, 32, 32)
-    hole[..., 8:20, 6:22] = 1
+    images = torch.rand(2, 3, 16, 16, generator=g)
+    hole = torch.zeros(2, 1, 16, 16)
+    hole[..., 4:10, 3:11] = 1
     return images, hole
 
 
-def test_ir_sde_inpaints_each_sample_as_it_would_alone(irsde_run):
+def test_ir_sde_inpaints_each_sample_as_it_would_alone(irsde_run, one_thread):
     model = load_inpainter("ir-sde", checkpoint=str(irsde_run), device="cpu")
     images, hole = sample_pair()
     gens = lambda: [torch.Generator().manual_seed(s) for s in (4, 5)]  # noqa: E731
@@ -96,7 +96,7 @@ def test_ir_sde_inpaints_each_sample_as_it_would_alone(irsde_run):
     assert repaint.backend.last_nfe == [15, 15]  # the first stretch of 5 twice, the last once
 
 
-def test_the_strdiffusion_inpainter_loads_the_folder_and_counts_its_evaluations(strdiffusion_folder):
+def test_the_strdiffusion_inpainter_loads_the_folder_and_counts_its_evaluations(strdiffusion_folder, one_thread):
     images, hole = sample_pair(1)
     plain = load_inpainter("strdiffusion", checkpoint=str(strdiffusion_folder), device="cpu", resampling=False)
     plain.backend.inpaint(images, hole, generator=torch.Generator().manual_seed(0))
@@ -106,9 +106,10 @@ def test_the_strdiffusion_inpainter_loads_the_folder_and_counts_its_evaluations(
     out = full(images, hole, generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(out).all() and all(n >= 10 + guided for n in full.backend.last_nfe)
     assert all(d >= guided for d in full.backend.last_disc_calls)
-    paper = load_inpainter("strdiffusion", checkpoint=str(strdiffusion_folder), device="cpu", sampler="paper")
+    paper = load_inpainter("strdiffusion", checkpoint=str(strdiffusion_folder), device="cpu", sampler="paper",
+                           max_tries=2)
     paper(images, hole, generator=torch.Generator().manual_seed(0))
-    assert all(n >= 20 for n in paper.backend.last_nfe)
+    assert all(20 <= n <= 20 + 2 * 2 * 10 for n in paper.backend.last_nfe)
 
 
 def test_sampling_with_another_schedule_or_missing_parts_is_one_line(strdiffusion_folder, irsde_run, tmp_path):
