@@ -87,6 +87,11 @@ def test_set_and_flag_disagreeing_is_one_line(tmp_path, monkeypatch, capsys):
     assert code == 2 and err.count("\n") == 1
     assert "--set width=4" in err and "--width 5" in err
     assert not (tmp_path / "run").exists()
+    # the same value written two ways is no disagreement
+    code, _, err = run_cli(monkeypatch, capsys, "train", "toy", "--out", str(tmp_path / "run"), "--size", "16",
+                           "--steps", "1", "--val-every", "1", "--checkpoint-every", "1", "--val-count", "2",
+                           "--batch-size", "2", "--masks", "rectangle", "--set", "lr=0.001", "--lr", "1e-3")
+    assert code == 0, err
 
 
 def test_an_option_named_like_a_shared_flag_has_no_flag_of_its_own(tmp_path, monkeypatch, capsys):

@@ -126,7 +126,7 @@ def train_command(
     given = parse_key_values(set_, "--set", "lr_g=0.001")
     named = ctx.meta.get(METHOD_FLAGS, {})  # the method's own flags that were given (see method_command)
     for key, value in named.items():
-        if key in given and given[key] != value:
+        if key in given and not same_option_value(method, key, given[key], value):
             raise InpaintlabError(f"--set {key}={given[key]} and --{key.replace('_', '-')} {value} disagree; "
                                   f"give {key} once")
     options |= given | named  # both override the --config file; the raw text goes to the method's parser
@@ -145,6 +145,18 @@ def train_command(
     if summary.export is not None:
         hint = run.method.usage_hint(out_dir)
         out.print(f"exported the generator to {summary.export}{f' ({hint})' if hint else ''}", markup=False)
+
+
+def same_option_value(method: str, key: str, a: Any, b: Any) -> bool:
+    """Whether two command-line values of a method option mean the same (``1e-3`` and ``0.001`` do)."""
+    from ..options import convert, specs_of
+    from .method import METHODS
+
+    spec = specs_of(METHODS.get(method).Config).get(key)
+    try:
+        return a == b or (spec is not None and convert(spec, a) == convert(spec, b))
+    except ValueError:  # a bad value: the method's parser names it
+        return False
 
 
 #: ``ctx.meta`` key of the method's own flags that were given: {option name: raw text}
