@@ -1,12 +1,15 @@
 """Re-measure StrDiffusion's claim at small scale: structure guidance vs plain mean-reverting diffusion (notes A10).
 
 Training (each network alone, one thread, two at a time, the same data stream): IR-SDE and the three
-StrDiffusion parts (structure, texture, discriminator) on the left three quarters of the built-in
-photos, ``--size`` crops, LaMa's training masks. IR-SDE is trained with StrDiffusion's hole fill (0)
+StrDiffusion parts (structure, texture, discriminator) on each ``--data`` set: ``photos`` (the left
+three quarters of the built-in photos) and ``synthetic`` (seeded scenes of flat polygons and straight
+lines, where continuing edges through the hole is the whole task); ``--size`` crops, LaMa's training
+masks. IR-SDE is trained with StrDiffusion's hole fill (0)
 and weighted loss, so that the comparison isolates structure guidance (``--irsde-reference`` trains
 IR-SDE as its code does: fill 1, plain L1).
 
-Evaluation on held-out crops of the right quarters (three per photo) with Co-Mod/MAT-style masks
+Evaluation on held-out crops (photos: the right quarters, three per photo; synthetic: scenes of other
+seeds) with Co-Mod/MAT-style masks
 bucketed by hole ratio (10-20, 20-30, 30-40, 40-50 %; the paper's Table 1 buckets), the same masks
 and per-image seeds for every arm:
 
@@ -15,9 +18,9 @@ and per-image seeds for every arm:
   ``paper``: the paper's Eq. 17 reading (discriminator threshold 0.5, at most 5 tries).
 
 Metrics on the composite: PSNR, SSIM, LPIPS-Alex where its weights are present, CD (boundary colour
-distance), network evaluations and seconds per image. The table goes to ``OUT/table.md``.
+distance), network evaluations and seconds per image. One table per data set goes to ``OUT/table.md``.
 
-    python benchmarks/repro_strdiffusion.py --steps 1500 --size 64 --out runs/bench-strdiffusion
+    python benchmarks/repro_strdiffusion.py --steps 2000 --size 32 --out runs/bench-strdiffusion
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
-from common import launch_child, right_quarter_crops
+from common import launch_child, lines_and_polygons, right_quarter_crops, write_scenes
 
 BUCKETS = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))
 PAPER = {  # Table 1 (Places2, PSNR / SSIM / FID) and Table 2 (PSV, hard masks)
@@ -44,12 +48,18 @@ ARMS = {
 }
 
 
-def train_config(args, method: str, seed: int = 0):
+SYNTHETIC_TRAIN, SYNTHETIC_HELD_OUT = 400, 1_000_000  # training scenes; seed of the held-out ones
+
+
+def train_config(args, method: str, data: str, seed: int = 0):
     from inpaintlab.train.config import TrainConfig
 
-    return TrainConfig(method=method, data="builtin", size=args.size, batch_size=args.batch_size, steps=args.steps,
+    photos = data == "builtin"
+    # photos: train left 3/4, validate right 1/4; scenes: every training scene is new, validation holds out 8
+    return TrainConfig(method=method, data=data, size=args.size, batch_size=args.batch_size, steps=args.steps,
                        seed=seed, val_every=max(1, args.steps // 4), checkpoint_every=max(1, args.steps // 4),
-                       val_count=8, log_every=10, mask_size=256)
+                       val_count=8, log_every=10, mask_size=256, holdout="right" if photos else "images",
+                       crop_min=0.5 if photos else 1.0)
 
 
 def child(args) -> None:
@@ -61,7 +71,8 @@ def child(args) -> None:
     if spec["job"] == "train":
         from inpaintlab.train.loop import TrainRun
 
-        s = TrainRun(train_config(args, spec["method"]), spec["options"], spec["out"], log=lambda m: None).run()
+        s = TrainRun(train_config(args, spec["method"], spec["data"]), spec["options"], spec["out"],
+                     log=lambda m: None).run()
         Path(spec["out"], f"bench-{spec['options'].get('part', 'run')}.json").write_text(
             json.dumps({"seconds": s.seconds, "steps": s.steps}))
     else:
@@ -74,13 +85,19 @@ def launch(args, spec: dict) -> None:
     print(f"  {spec['name']}: {seconds:.0f} s", flush=True)
 
 
-def held_out(size: int, per_bucket: int):
-    """Right-quarter crops of the built-in photos and one bucketed Co-Mod mask each: {bucket: (images, holes)}."""
+def held_out(size: int, per_bucket: int, data: str = "photos"):
+    """Held-out crops (photos' right quarters, or unseen scenes) and one bucketed Co-Mod mask each: {bucket: (images,
+    holes)}."""
     import torch
 
     from inpaintlab.masks import make_generator, make_rng
 
-    crops = right_quarter_crops(size)
+    if data == "photos":
+        crops = right_quarter_crops(size)
+    else:
+        # drawn at twice the size and shrunk, as the training crops of the 2x scenes are
+        crops = [cv2.resize(lines_and_polygons(2 * size, np.random.default_rng([SYNTHETIC_HELD_OUT, i])), (size, size),
+                            interpolation=cv2.INTER_AREA) for i in range(4 * per_bucket)]
     out = {}
     for b, (lo, hi) in enumerate(BUCKETS):
         draw = make_generator("bucket", kind="comod", lo=lo, hi=hi)
@@ -108,7 +125,7 @@ def evaluate(args, spec: dict) -> dict:
         except MissingWeightsError:
             pass
     result = {}
-    for bucket, (images, holes) in held_out(args.size, args.per_bucket).items():
+    for bucket, (images, holes) in held_out(args.size, args.per_bucket, spec["data"]).items():
         scores = {m: [] for m in metrics}
         nfe, seconds = [], []
         for i in range(images.shape[0]):  # one image at a time: seconds per image, and the reference's batch 1
@@ -127,8 +144,9 @@ def evaluate(args, spec: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=1500, help="training steps of every network")
-    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=2000, help="training steps of every network")
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--data", nargs="+", choices=("photos", "synthetic"), default=["photos", "synthetic"])
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--nf", type=int, default=16)
     ap.add_argument("--depth", type=int, default=3)
@@ -143,30 +161,44 @@ def main() -> None:
     if args.child:
         return child(args)
     t_start = time.perf_counter()
+    tables = []
+    for data in args.data:
+        tables.append(f"### {data}\n\n" + run_data_set(args, data, args.out / data))
+    budget = (f"Budget: {args.steps} steps per network (nf {args.nf}, depth {args.depth}, T {args.T}) at "
+              f"{args.size}x{args.size}, batch {args.batch_size}; {args.per_bucket} held-out crops per bucket; total "
+              f"{(time.perf_counter() - t_start) / 60:.0f} min.")
+    table = "\n\n".join([budget, *tables])
+    (args.out / "table.md").write_text(table + "\n")
+    print(table)
+
+
+def run_data_set(args, data: str, out: Path) -> str:
+    """Train the four networks on one data set, evaluate every arm on its held-out crops; the table (markdown)."""
+    source = "builtin" if data == "photos" else \
+        write_scenes(out / "scenes", SYNTHETIC_TRAIN, args.size * 2, seed=0)  # crops of 2x scenes: lines stay sharp
     net = {"nf": args.nf, "depth": args.depth, "T": args.T}
     irsde = {**net, **({} if args.irsde_reference else {"fill": 0.0, "loss": "weighted"})}
-    sd = args.out / "strdiffusion"
-    jobs = [{"job": "train", "method": "ir-sde", "options": irsde, "out": str(args.out / "ir-sde"), "name": "ir-sde"}]
+    sd = out / "strdiffusion"
+    jobs = [{"job": "train", "method": "ir-sde", "options": irsde, "out": str(out / "ir-sde"), "name": f"{data} ir-sde",
+             "data": source}]
     jobs += [{"job": "train", "method": "strdiffusion", "options": {**net, "part": p, "disc_ngf": 16}, "out": str(sd),
-              "name": p} for p in ("texture", "structure", "discriminator")]
-    print(f"1. training {len(jobs)} networks, {args.steps} steps each at {args.size}x{args.size}", flush=True)
+              "name": f"{data} {p}", "data": source} for p in ("texture", "structure", "discriminator")]
+    print(f"{data}: training {len(jobs)} networks, {args.steps} steps each at {args.size}x{args.size}", flush=True)
     with ThreadPoolExecutor(args.parallel) as pool:
         list(pool.map(lambda j: launch(args, j), jobs))
-    print(f"2. evaluating {args.arms} on {args.per_bucket} crops per bucket", flush=True)
+    print(f"{data}: evaluating {args.arms} on {args.per_bucket} crops per bucket", flush=True)
     evals = []
     for arm in args.arms:
-        checkpoint = args.out / "ir-sde" if ARMS[arm][0] == "ir-sde" else sd
-        evals.append({"job": "eval", "arm": arm, "checkpoint": str(checkpoint), "out": str(args.out / f"eval-{arm}.json"),
-                      "name": arm})
+        checkpoint = out / "ir-sde" if ARMS[arm][0] == "ir-sde" else sd
+        evals.append({"job": "eval", "arm": arm, "checkpoint": str(checkpoint), "out": str(out / f"eval-{arm}.json"),
+                      "name": f"{data} {arm}", "data": data})
     with ThreadPoolExecutor(args.parallel) as pool:
         list(pool.map(lambda j: launch(args, j), evals))
     results = {e["arm"]: json.loads(Path(e["out"]).read_text()) for e in evals}
+    (out / "results.json").write_text(json.dumps(results, indent=1))
     buckets = list(next(iter(results.values())))
     lpips = "lpips-alex" in next(iter(results[evals[0]["arm"]].values()))
-    lines = [f"Budget: {args.steps} steps per network (nf {args.nf}, depth {args.depth}, T {args.T}) at "
-             f"{args.size}x{args.size}, batch {args.batch_size}; {args.per_bucket} held-out crops per bucket; total "
-             f"{(time.perf_counter() - t_start) / 60:.0f} min.", "",
-             "| arm | " + " | ".join(f"{b} %: PSNR / SSIM{' / LPIPS' if lpips else ''} / CD" for b in buckets)
+    lines = ["| arm | " + " | ".join(f"{b} %: PSNR / SSIM{' / LPIPS' if lpips else ''} / CD" for b in buckets)
              + " | NFE per image | s per image | paper |", "|---" * (len(buckets) + 4) + "|"]
     base = results.get("ir-sde")
     for arm, res in results.items():
@@ -179,10 +211,7 @@ def main() -> None:
         nfe = np.mean([res[b]["nfe"] for b in buckets])
         sec = np.mean([res[b]["seconds"] for b in buckets])
         lines.append(f"| {arm} | " + " | ".join(cells) + f" | {nfe:.0f} | {sec:.1f} | {PAPER.get(arm, '')} |")
-    table = "\n".join(lines)
-    (args.out / "table.md").write_text(table + "\n")
-    (args.out / "results.json").write_text(json.dumps(results, indent=1))
-    print(table)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

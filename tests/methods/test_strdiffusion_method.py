@@ -144,3 +144,24 @@ def test_the_part_flag_trains_into_the_shared_folder_from_the_command_line(monke
     assert code == 0, err
     assert (tmp_path / "sd" / "structure" / "export" / "generator.json").is_file()
     assert "train texture and discriminator with --out" in out
+
+
+def test_ir_sde_trains_with_its_own_recipe_unless_told_otherwise(monkeypatch, capsys, tmp_path):
+    """ir-sde's command defaults are IR-SDE's (batch 4 of 128 crops, ema_pytorch 0.995 every 10 after 100)."""
+    from ..test_cli import run_cli
+
+    code, out, err = run_cli(monkeypatch, capsys, "train", "ir-sde", "--help")
+    assert code == 0 and "--ema-decay 0.995 --ema-every 10 --ema-warmup 100" in " ".join(out.split())
+    tiny = ["--nf", "8", "--depth", "2", "--T", "10", "--size", "32", "--steps", "1", "--val-every", "1",
+            "--checkpoint-every", "1", "--val-count", "2", "--masks", "lama-medium"]
+    code, out, err = run_cli(monkeypatch, capsys, "train", "ir-sde", *tiny, "--out", str(tmp_path / "a"))
+    assert code == 0, err
+    record = json.loads((tmp_path / "a" / "config.json").read_text())["config"]
+    assert (record["batch_size"], record["ema_decay"], record["ema_every"], record["ema_warmup"]) == (4, 0.995, 10, 100)
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("ema_decay: 0.9\nbatch_size: 2\n")  # a --config file beats the method's defaults
+    code, out, err = run_cli(monkeypatch, capsys, "train", "ir-sde", *tiny, "--config", str(settings),
+                             "--ema-every", "1", "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    record = json.loads((tmp_path / "b" / "config.json").read_text())["config"]
+    assert (record["batch_size"], record["ema_decay"], record["ema_every"], record["ema_warmup"]) == (2, 0.9, 1, 100)

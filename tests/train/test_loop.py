@@ -180,6 +180,76 @@ def test_ema_weights_are_validated_and_exported(tmp_path):
     assert any(not torch.equal(raw[k], exported[k]) for k in raw)  # the EMA differs from the last weights
 
 
+def ema_pytorch_replay(weights: list[dict[str, np.ndarray]], beta: float, every: int, after: int):
+    """ema_pytorch's ``EMA.update()`` (called after every optimiser step), replayed in float64 NumPy."""
+    ema, step = None, 0
+    for w in weights:
+        s, step = step, step + 1
+        if s % every:
+            continue
+        if s <= after or ema is None:  # copy_params_from_model_to_ema
+            ema = {k: v.astype(np.float64).copy() for k, v in w.items()}
+            continue
+        epoch = max(step - after - 1, 0)
+        decay = 0.0 if epoch <= 0 else min(max(1 - (1 + epoch) ** (-2 / 3), 0.0), beta)
+        ema = {k: ema[k] - (ema[k] - w[k]) * (1 - decay) for k in ema}
+    return ema
+
+
+@pytest.mark.parametrize("every, warmup", [(3, 5), (1, None), (4, None)])
+def test_the_ema_is_ema_pytorchs_schedule_or_a_constant_decay_every_n_steps(tmp_path, every, warmup):
+    """The exported EMA equals a NumPy replay of the weights after each step (ema_pytorch's, or constant)."""
+    recorded: list[dict[str, np.ndarray]] = []
+
+    class Recording(toy_method_class()):
+        """The toy method, recording its weights after every optimiser step."""
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            recorded.append({k: v.detach().numpy().copy() for k, v in self.net_g.state_dict().items()})
+
+    METHODS.register("toy-recording", Recording)
+    try:
+        out = tmp_path / "run"
+        TrainRun(config(method="toy-recording", steps=20, ema_decay=0.8, ema_every=every, ema_warmup=warmup,
+                        val_every=20, checkpoint_every=20), {"lr": "0.05"}, out, log=quiet).run()
+    finally:
+        METHODS.unregister("toy-recording")
+    assert len(recorded) == 20
+    # a constant decay: the first update copies, every later one is avg <- 0.8 avg + 0.2 w
+    if warmup is None:
+        expected = None
+        for s, w in enumerate(recorded):
+            if s % every == 0:
+                expected = {k: v.astype(np.float64) for k, v in w.items()} if expected is None else \
+                    {k: 0.8 * expected[k] + 0.2 * w[k] for k in w}
+    else:
+        expected = ema_pytorch_replay(recorded, 0.8, every, warmup)
+    _, exported = read_trained(out)
+    for k, v in expected.items():
+        got = exported[k].double().numpy()
+        np.testing.assert_allclose(got, v, rtol=1e-5, atol=1e-6 * np.abs(v).max())
+    last = recorded[-1]
+    assert any(np.abs(exported[k].numpy() - last[k]).max() > 1e-3 for k in last)  # not the last weights
+
+
+def test_ema_settings_are_checked_in_one_line():
+    from inpaintlab.train.config import validate
+
+    for kw, message in ((dict(ema_decay=1.0), "--ema-decay must be in"), (dict(ema_decay=0.9, ema_every=0),
+                        "--ema-every must be"), (dict(ema_decay=0.9, ema_warmup=-1), "--ema-warmup must be"),
+                        (dict(ema_every=10), "give --ema-decay too")):
+        with pytest.raises(InpaintlabError, match=message):
+            validate(config(**kw))
+    validate(config(ema_decay=0.0, ema_every=10, ema_warmup=100))  # 0: off, whatever the schedule
+
+
+def test_a_zero_ema_decay_trains_without_an_average(tmp_path):
+    out = tmp_path / "run"
+    TrainRun(config(steps=3, ema_decay=0.0), {}, out, log=quiet).run()
+    meta, _ = read_trained(out)
+    assert meta["ema"] is False
+
+
 def test_export_loads_without_lightning_or_pickle(tmp_path):
     out = tmp_path / "run"
     TrainRun(config(steps=3), {}, out, log=quiet).run()

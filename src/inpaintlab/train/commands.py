@@ -7,6 +7,7 @@ The method commands are built when ``train`` is used (``inpaintlab train --help`
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import json
@@ -90,7 +91,12 @@ def train_command(
     accumulate: int = typer.Option(_d("accumulate"), help="Batches per optimiser step."),
     grad_clip: Optional[float] = typer.Option(_d("grad_clip"), help="Clip the gradient norm to this (off by default)."),
     ema_decay: Optional[float] = typer.Option(_d("ema_decay"), help="EMA of the weights for validation and export "
-                                                                    "(e.g. 0.999; off by default)."),
+                                                                    "(e.g. 0.999; 0: off)."),
+    ema_every: int = typer.Option(_d("ema_every"), help="Update the EMA every this many optimiser steps."),
+    ema_warmup: Optional[int] = typer.Option(_d("ema_warmup"), help="ema_pytorch's schedule: the EMA copies the "
+                                                                    "weights for this many steps, then its decay "
+                                                                    "ramps as 1 - (1 + n)^(-2/3) up to --ema-decay "
+                                                                    "(IR-SDE: 100). Off: a constant decay."),
     deterministic: bool = typer.Option(_d("deterministic"), help="Deterministic algorithms (bit-exact resumes on CPU)."),
     devices: int = typer.Option(_d("devices"), help="Devices per node (Lightning)."),
     num_nodes: int = typer.Option(_d("num_nodes"), help="Nodes (Lightning; launch the same command on each)."),
@@ -107,6 +113,7 @@ def train_command(
     flags = dict(size=size, mask_size=mask_size, steps=steps, batch_size=batch_size, masks=masks, holdout=holdout, val_count=val_count,
                  val_every=val_every, checkpoint_every=checkpoint_every, log_every=log_every, seed=seed,
                  precision=precision, accumulate=accumulate, grad_clip=grad_clip, ema_decay=ema_decay,
+                 ema_every=ema_every, ema_warmup=ema_warmup,
                  deterministic=deterministic, devices=devices, num_nodes=num_nodes, accelerator=accelerator,
                  strategy=strategy,
                  num_workers=num_workers, max_time=max_time, data=data)
@@ -180,6 +187,13 @@ def _metavar(type_name: str) -> str:
     return f"<{word}>" if word in ("bool", "int", "float", "str") else "<choice>" if word == "one" else "<ints>"
 
 
+def _with_default(parameter: inspect.Parameter, value: Any) -> inspect.Parameter:
+    """A shared flag with a method's own default (typer reads the default from the parameter's ``OptionInfo``)."""
+    info = copy.copy(parameter.default)
+    info.default = value
+    return parameter.replace(default=info)
+
+
 def method_command(name: str):
     """The click command ``inpaintlab train NAME``: the shared flags plus one flag per method option.
 
@@ -221,9 +235,14 @@ def method_command(name: str):
         return train_command(ctx, **values)
 
     own = inspect.signature(train_command, eval_str=True)
-    run.__signature__ = own.replace(parameters=[*own.parameters.values(), *(p for _, p in flagged)])
+    shared_params = [_with_default(p, cls.train_defaults[p.name]) if p.name in cls.train_defaults else p
+                     for p in own.parameters.values()]
+    run.__signature__ = own.replace(parameters=[*shared_params, *(p for _, p in flagged)])
     doc = (cls.__doc__ or "").strip().splitlines()[0]
     text = f"Train {name}: {doc}\n\nMethod options: their flags (below), --set KEY=VALUE or --config FILE."
+    if cls.train_defaults:
+        shown = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in cls.train_defaults.items())
+        text += f"\n\nThis method's own defaults of shared settings: {shown}."
     if unflagged:
         text += ("\n\nMethod options named like a shared flag (give them with --set KEY=VALUE):\n\n"
                  + "\n\n".join(unflagged))

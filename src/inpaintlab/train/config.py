@@ -33,7 +33,9 @@ class TrainConfig:
     accumulate: int = 1  # batches per optimiser step
     grad_clip: float | None = None  # gradient norm clipping (None: off)
     precision: str = "32-true"  # Lightning precision: 32-true, bf16-mixed, 16-mixed
-    ema_decay: float | None = None  # EMA of the weights, used for validation and export (None: off)
+    ema_decay: float | None = None  # EMA of the weights, used for validation and export (None or 0: off)
+    ema_every: int = 1  # update the EMA every this many optimiser steps
+    ema_warmup: int | None = None  # ema_pytorch's schedule: copy the weights this many steps, then ramp the decay
     val_every: int = 500  # validate (and draw a sample grid) every this many steps
     seed: int = 0
     deterministic: bool = False  # torch's deterministic algorithms (bit-exact resumes on CPU)
@@ -64,8 +66,15 @@ def validate(cfg: TrainConfig) -> None:
                               f"{cfg.crop_max}")
     if cfg.grad_clip is not None and (not math.isfinite(cfg.grad_clip) or cfg.grad_clip <= 0):
         raise InpaintlabError(f"--grad-clip must be a positive number, got {cfg.grad_clip}")
-    if cfg.ema_decay is not None and not 0 < cfg.ema_decay < 1:
-        raise InpaintlabError(f"--ema-decay must be in (0, 1), got {cfg.ema_decay}")
+    if cfg.ema_decay is not None and not 0 <= cfg.ema_decay < 1:
+        raise InpaintlabError(f"--ema-decay must be in [0, 1) (0: off), got {cfg.ema_decay}")
+    if isinstance(cfg.ema_every, bool) or not isinstance(cfg.ema_every, int) or cfg.ema_every <= 0:
+        raise InpaintlabError(f"--ema-every must be a positive whole number, got {cfg.ema_every!r}")
+    if cfg.ema_warmup is not None and (isinstance(cfg.ema_warmup, bool) or not isinstance(cfg.ema_warmup, int)
+                                       or cfg.ema_warmup < 0):
+        raise InpaintlabError(f"--ema-warmup must be a whole number >= 0, got {cfg.ema_warmup!r}")
+    if cfg.ema_decay is None and (cfg.ema_every != 1 or cfg.ema_warmup is not None):
+        raise InpaintlabError("--ema-every and --ema-warmup shape the EMA: give --ema-decay too (e.g. 0.995)")
     if cfg.precision not in ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"):
         raise InpaintlabError(f"--precision must be one of 32-true, bf16-mixed, 16-mixed, bf16-true, 64-true; "
                               f"got {cfg.precision!r}")

@@ -226,11 +226,10 @@ class TrainRun:
         cfg, method = self.cfg, self.method
         quiet_lightning()
         callbacks: list[Callback] = [StepControl(self)]
-        if cfg.ema_decay is not None:
-            from lightning.pytorch.callbacks import WeightAveraging
-            from torch.optim.swa_utils import get_ema_multi_avg_fn
+        if cfg.ema_decay:  # a decay of 0 averages nothing: off
+            from .ema import ScheduledEMA
 
-            callbacks.append(WeightAveraging(multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay)))
+            callbacks.append(ScheduledEMA(cfg.ema_decay, cfg.ema_every, cfg.ema_warmup))
         automatic = method.automatic_optimization
         loggers = [ResumableCSVLogger(self.out, resume_step, cfg.log_every, lambda: method.steps_done - 1,
                                       cfg.log_every)]
@@ -280,7 +279,7 @@ class TrainRun:
             steps = method.samples_seen // (cfg.batch_size * self.world)
             export = None
             if trainer.is_global_zero and steps >= cfg.steps:
-                export = self.export(steps, ema=cfg.ema_decay is not None)
+                export = self.export(steps, ema=bool(cfg.ema_decay))
             last_val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         finally:
             if self.lock is not None:

@@ -32,6 +32,9 @@ class TrainableMethod(pl.LightningModule, abc.ABC):
     inpainter: ClassVar[str | None] = None
     #: what validation scores the composite with (skipped with a note when their weights are absent)
     val_metrics: ClassVar[tuple[str, ...]] = ("psnr", "ssim", "lpips-vgg")
+    #: the method's own defaults of shared settings (``{"ema_decay": 0.995}``): its ``inpaintlab train``
+    #: command shows and uses them where TrainConfig's would apply
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, train: TrainConfig, options: Any, *, log: Callable[[str], None] = print):
         super().__init__()

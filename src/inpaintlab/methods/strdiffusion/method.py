@@ -139,6 +139,9 @@ class IRSDEMethod(DiffusionMethod):
 
     Config = IRSDEOptions
     inpainter = IRSDE
+    # codes/config/inpainting/options/train/ir-sde.yml: batch 4 of 128 crops; EMA(beta=0.995, update_every=10)
+    # of ema_pytorch, whose update_after_step is 100
+    train_defaults = {"size": 128, "batch_size": 4, "ema_decay": 0.995, "ema_every": 10, "ema_warmup": 100}
 
     def __init__(self, train, options: IRSDEOptions, *, log=print):
         super().__init__(train, options, log=log)
@@ -169,6 +172,7 @@ class StrDiffusionMethod(DiffusionMethod):
 
     Config = StrDiffusionOptions
     inpainter = STRDIFFUSION
+    train_defaults = {"size": 256, "batch_size": 16}  # the three train configs: batch 16 of 256 crops, no EMA
     t_min = 2  # the code's generate_random_states: randint(2, T + 1)
 
     def __init__(self, train, options: StrDiffusionOptions, *, log=print):
