@@ -29,7 +29,8 @@ def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
                                   ["weights"], ["weights", "list"], ["weights", "fetch"], ["inpaint"], ["models"], ["metrics"],
                                   ["eval"], ["eval", "compare"], ["datasets"], ["datasets", "build-misato"],
                                   ["masks"], ["masks", "generate"], ["masks", "preview"],
-                                  ["latent"], ["latent", "visualize"]])
+                                  ["latent"], ["latent", "visualize"], ["strdiffusion"], ["strdiffusion", "import"],
+                                  ["strdiffusion", "import-ir-sde"]])
 def test_every_command_has_help(monkeypatch, capsys, args):
     code, out, _ = run_cli(monkeypatch, capsys, *args, "--help")
     assert code == 0 and "Usage" in out

@@ -17,6 +17,7 @@ from .evaluate.commands import app as eval_app
 from .inpainters.commands import app as inpainter_commands
 from .masks.commands import app as masks_app
 from .methods.latent_inpainting.commands import app as latent_app
+from .methods.strdiffusion.commands import app as strdiffusion_app
 from .metrics.commands import app as metric_commands
 from .rip.commands import app as rip_app
 from .train.commands import app as train_app
@@ -35,6 +36,7 @@ app.add_typer(masks_app, name="masks")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(weights_app, name="weights")
 app.add_typer(latent_app, name="latent")
+app.add_typer(strdiffusion_app, name="strdiffusion")
 
 
 def main() -> None:
