@@ -15,7 +15,12 @@ and per-image seeds for every arm:
 
 - ``ir-sde``: IR-SDE's reverse SDE; ``A``: IR-SDE with RePaint resampling (the paper's Table 2 case A);
 - ``C``: StrDiffusion without adaptive resampling; ``D``: the full reference sampler;
-  ``paper``: the paper's Eq. 17 reading (discriminator threshold 0.5, at most 5 tries).
+  ``paper``: the paper's Eq. 17 reading (discriminator threshold 0.5, at most 5 tries);
+- ``oracle`` (a diagnostic): C guided by the closed-form structure state of the true grayscale. If it
+  does not beat IR-SDE, the texture network has not learned to use guidance.
+
+A finished network or arm is not redone: the training runs resume (a finished one only exports), and
+an arm's evaluation file (named by steps, size and crops per bucket) is read back.
 
 Metrics on the composite: PSNR, SSIM, LPIPS-Alex where its weights are present, CD (boundary colour
 distance), network evaluations and seconds per image. One table per data set goes to ``OUT/table.md``.
@@ -45,6 +50,8 @@ ARMS = {
     "ir-sde": ("ir-sde", {}), "A": ("ir-sde", {"sampler": "repaint", "jump": 10, "resample": 3}),
     "C": ("strdiffusion", {"resampling": False}), "D": ("strdiffusion", {}),
     "paper": ("strdiffusion", {"sampler": "paper"}),
+    # diagnostic (notes A10): C guided by the true structure state; reads the hole, so never a result
+    "oracle": ("strdiffusion", {"structure": "oracle"}),
 }
 
 
@@ -190,10 +197,14 @@ def run_data_set(args, data: str, out: Path) -> str:
     evals = []
     for arm in args.arms:
         checkpoint = out / "ir-sde" if ARMS[arm][0] == "ir-sde" else sd
-        evals.append({"job": "eval", "arm": arm, "checkpoint": str(checkpoint), "out": str(out / f"eval-{arm}.json"),
+        name = f"eval-{arm}-s{args.steps}-px{args.size}-n{args.per_bucket}.json"
+        evals.append({"job": "eval", "arm": arm, "checkpoint": str(checkpoint), "out": str(out / name),
                       "name": f"{data} {arm}", "data": data})
+    todo = [e for e in evals if not Path(e["out"]).is_file()]
+    if len(todo) < len(evals):
+        print(f"{data}: read back {', '.join(e['arm'] for e in evals if e not in todo)}", flush=True)
     with ThreadPoolExecutor(args.parallel) as pool:
-        list(pool.map(lambda j: launch(args, j), evals))
+        list(pool.map(lambda j: launch(args, j), todo))
     results = {e["arm"]: json.loads(Path(e["out"]).read_text()) for e in evals}
     (out / "results.json").write_text(json.dumps(results, indent=1))
     buckets = list(next(iter(results.values())))

@@ -112,6 +112,20 @@ def test_the_strdiffusion_inpainter_loads_the_folder_and_counts_its_evaluations(
     assert all(20 <= n <= 20 + 2 * 2 * 10 for n in paper.backend.last_nfe)
 
 
+def test_the_oracle_diagnostic_reads_the_true_structure_and_needs_no_structure_sampling(strdiffusion_folder,
+                                                                                        one_thread):
+    images, hole = sample_pair(1)
+    oracle = load_inpainter("strdiffusion", checkpoint=str(strdiffusion_folder), device="cpu", structure="oracle")
+    assert "discriminator" not in oracle.backend.nets
+    out = oracle(images, hole, generator=torch.Generator().manual_seed(0))
+    assert oracle.backend.last_nfe == [10] * 2 and torch.equal(out * (1 - hole), images * (1 - hole))
+    other = images * (1 - hole) + (1 - images) * hole  # other hole content: another true structure
+    again = oracle(other, hole, generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(again * hole, out * hole)  # the oracle reads the hole (the network arm never does)
+    with pytest.raises(InpaintlabError, match="drop sampler=paper"):
+        load_inpainter("strdiffusion", checkpoint=str(strdiffusion_folder), structure="oracle", sampler="paper")
+
+
 def test_sampling_with_another_schedule_or_missing_parts_is_one_line(strdiffusion_folder, irsde_run, tmp_path):
     with pytest.raises(InpaintlabError, match="trained with T=10; sampling with T=100 is refused"):
         load_inpainter("strdiffusion", checkpoint=str(strdiffusion_folder), T=100)

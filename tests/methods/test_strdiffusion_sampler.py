@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from inpaintlab.methods.strdiffusion.sampler import (REFERENCE_KNOBS, Counts, Noise, guidance_start, irsde_sample,
-                                                     repaint_irsde_sample, strdiffusion_paper_sample,
-                                                     strdiffusion_reference_sample)
-from inpaintlab.methods.strdiffusion.sde import SDEConfig, Schedule
+                                                     repaint_irsde_sample, strdiffusion_oracle_sample,
+                                                     strdiffusion_paper_sample, strdiffusion_reference_sample)
+from inpaintlab.methods.strdiffusion.sde import SDEConfig, Schedule, marginal_mean, posterior_std
 
 
 def texture(y, mu, t, s):
@@ -140,3 +140,36 @@ def test_the_paper_sampler_resamples_only_below_the_threshold():
     strdiffusion_paper_sample(texture, structure, lambda t, y, x: torch.tensor([-5.0, 5.0]), s, s, mu_y, gray,
                               edges, hole, Noise(gens([1, 2])), max_tries=3, counts=always)
     assert always.structure == [10 + 10 * 3, 10] and always.texture == [10 + 10 * 3, 10]
+
+
+def test_the_oracle_guides_with_the_structure_states_the_texture_was_trained_on():
+    """Over many draws, the oracle's guide at step t has the mean and spread of x*_{t-1} of the true grayscale.
+
+    x*_{t-1} = E[x_{t-1} | x_t, x0] with x_t ~ q(x_t | x0): its mean is E[x_{t-1} | x0] (the marginal mean at
+    t - 1) and its variance Var(x_{t-1} | x0) - posterior variance = sigmabar_{t-1}^2 - posterior_std_t^2.
+    """
+    T, n = 20, 4000
+    s = Schedule(SDEConfig(T=T))
+    gray = torch.full((n, 1, 1, 1), 0.8, dtype=torch.float64)
+    mu_x = torch.full_like(gray, 0.1)
+    mu_y = torch.zeros(n, 3, 1, 1, dtype=torch.float64)
+    guides: dict[int, torch.Tensor] = {}
+    states: dict[int, torch.Tensor] = {}
+
+    def recording_texture(y, mu, t, guide):
+        guides[t], states[t] = guide.clone(), y.clone()
+        return torch.zeros_like(y)
+
+    counts = Counts(n)
+    strdiffusion_oracle_sample(recording_texture, s, s, mu_y, gray, mu_x,
+                               Noise(gens(range(n)), dtype=torch.float64), counts)
+    assert counts.texture == [T] * n and counts.structure == [0] * n
+    for t in range(guidance_start(T), T + 1):
+        g = guides[t].flatten()
+        mean = float(marginal_mean(s, gray[:1], mu_x[:1], t - 1).flatten()[0])
+        var = float(s.sigmabar[t - 1]) ** 2 - float(posterior_std(s, t, gray[:1]).flatten()[0]) ** 2
+        se = (var / n) ** 0.5
+        assert abs(float(g.mean()) - mean) < 4 * se + 1e-12, t
+        assert abs(float(g.var()) / var - 1) < 4 * (2 / n) ** 0.5, t
+    late = guidance_start(T) - 1  # the late stage: the texture's own channel mean, as the reference
+    assert torch.equal(guides[late], states[late].mean(dim=1, keepdim=True))

@@ -113,6 +113,9 @@ class StrDiffusionInpainterOptions:
     resampling: bool = option(True, "adaptive resampling with the discriminator (false: the paper's case C)")
     threshold: float = option(0.5, "paper sampler: resample while sigmoid(D) is below this (ours)", gt=0, lt=1)
     max_tries: int = option(5, "paper sampler: most resampling tries per step (ours)", ge=1)
+    structure: Literal["network", "oracle"] = option(
+        "network", "network: the structure diffusion; oracle: a diagnostic that guides with the closed-form "
+                   "structure state of the complete image (it reads the hole: never a result), no resampling")
     T: int | None = option(None, "must equal the trained T if given (the checkpoints' is used)", ge=2)
     edge_sigma: float | None = option(None, "must equal the trained Canny sigma if given", gt=0)
     device: str = option("auto", "torch device: auto (CUDA when available), cpu, cuda, cuda:N")
@@ -135,7 +138,10 @@ class StrDiffusionInpainter(Backend):
                                   "strdiffusion --part structure|texture|discriminator`")
         self.device = resolve_device(o.device, allow_auto=True)
         folder = Path(o.checkpoint).expanduser()
-        wanted = PARTS if o.resampling else PARTS[:2]
+        if o.structure == "oracle" and o.sampler == "paper":
+            raise InpaintlabError("structure=oracle is case C with the true structure (no resampling): drop "
+                                  "sampler=paper")
+        wanted = PARTS if o.resampling and o.structure == "network" else PARTS[:2]
         missing = [p for p in wanted if not (folder / p).exists()]
         if missing:
             hint = " (or sample without it: --option resampling=false)" if missing == ["discriminator"] else ""
@@ -159,7 +165,8 @@ class StrDiffusionInpainter(Backend):
     @torch.no_grad()
     def inpaint(self, images: torch.Tensor, hole: torch.Tensor, *, generator: Generators) -> torch.Tensor:
         """The texture state y_0 sampled with structure guidance (the wrapper pastes the known pixels back)."""
-        from .sampler import Counts, Noise, strdiffusion_paper_sample, strdiffusion_reference_sample
+        from .sampler import (Counts, Noise, strdiffusion_oracle_sample, strdiffusion_paper_sample,
+                              strdiffusion_reference_sample)
         from .structure import grayscale, structure_edges
 
         o, n, s = self.options, images.shape[0], self.schedule
@@ -175,7 +182,9 @@ class StrDiffusionInpainter(Backend):
 
         disc = self.nets["discriminator"].score if "discriminator" in self.nets else None
         counts = Counts(n)
-        if o.sampler == "reference":
+        if o.structure == "oracle":  # the diagnostic: the complete image's grayscale, hole included
+            y = strdiffusion_oracle_sample(tex, s, s, mu_y, grayscale(images), mu_x, noise, counts)
+        elif o.sampler == "reference":
             y = strdiffusion_reference_sample(tex, structure, disc, s, s, mu_y, gray_known, mu_x, hole, noise,
                                               resampling=o.resampling, counts=counts)
         else:

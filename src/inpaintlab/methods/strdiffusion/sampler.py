@@ -17,6 +17,8 @@ batch it ran in. Each sampler counts network evaluations per sample (:class:`Cou
   and while the discriminator's probability for the pair is below ``threshold``, the structure
   state is re-noised by one forward step, denoised again and the texture step redone (at most
   ``max_tries`` times).
+- :func:`strdiffusion_oracle_sample`: a diagnostic: case C guided by the closed-form structure state
+  of the ground truth instead of the structure network.
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ from typing import Callable
 
 import torch
 
-from .sde import (Schedule, forward_euler_step, reverse_sde_step, sample_state, score_from_noise, terminal_state)
+from .sde import (Schedule, forward_euler_step, optimal_reverse_state, reverse_sde_step, sample_state,
+                  score_from_noise, terminal_state)
 
 Eps = Callable[..., torch.Tensor]
 Disc = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]
 
 __all__ = ["Noise", "Counts", "ResamplingKnobs", "REFERENCE_KNOBS", "irsde_sample", "repaint_irsde_sample",
-           "strdiffusion_reference_sample", "strdiffusion_paper_sample", "guidance_start"]
+           "strdiffusion_reference_sample", "strdiffusion_paper_sample", "strdiffusion_oracle_sample",
+           "guidance_start"]
 
 
 class Noise:
@@ -205,6 +209,29 @@ def strdiffusion_reference_sample(texture: Eps, structure: Eps, disc: Disc | Non
         x = xk * keep + xs_t * hole
     for t in range(last_guided - 1, 0, -1):  # late stage: the texture guides itself
         guide = y.mean(dim=1, keepdim=True)
+        y = _step(s_y, texture(y, mu_y, t, guide), y, mu_y, t, noise.like(mu_y))
+        add("texture")
+    return y
+
+
+def strdiffusion_oracle_sample(texture: Eps, s_y: Schedule, s_x: Schedule, mu_y: torch.Tensor, gray: torch.Tensor,
+                               mu_x: torch.Tensor, noise: Noise, counts: Counts | None = None) -> torch.Tensor:
+    """A diagnostic (notes A10), not a result: case C with the structure network replaced by the truth.
+
+    For t >= 0.4 T the texture is guided by x*_{t-1} = Eq. 4 (x_t ~ q(x_t | gray), gray, mu_x): the
+    condition it was trained on, built from the complete image's grayscale (hole included). The late
+    stage is the reference's (the texture's own channel mean). If this does not beat IR-SDE, the
+    texture network has not learned to use the guidance, and no structure network can help it.
+    """
+    add = counts.add if counts is not None else (lambda kind, active=None: None)
+    y = terminal_state(s_y, mu_y, noise.like(mu_y))
+    last_guided = guidance_start(s_y.T)
+    for t in range(s_y.T, 0, -1):
+        if t >= last_guided:
+            x_t = sample_state(s_x, gray, mu_x, t, noise.like(mu_x))
+            guide = optimal_reverse_state(s_x, x_t, gray, mu_x, t)
+        else:
+            guide = y.mean(dim=1, keepdim=True)
         y = _step(s_y, texture(y, mu_y, t, guide), y, mu_y, t, noise.like(mu_y))
         add("texture")
     return y
