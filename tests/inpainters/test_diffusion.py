@@ -219,6 +219,55 @@ def test_bld_keeps_the_known_latents(saved):
     assert_close(s.z0[1:], single, DEEP_RTOL, "BLD latents, batch of 2 vs single")
 
 
+def test_bld_with_the_masked_image_keeps_its_latents_and_never_sees_the_hole(saved):
+    """known=masked_image (Seamless Borders' BLD): the known latents are s E((2x - 1)(1 - hole)), kept exactly."""
+    inp = load_inpainter("bld", model_path=saved["t2i"], steps=3, known="masked_image")
+    backend = inp.backend
+    x, hole = batch(2)
+    s = backend.sample(x, hole, gens([0, 1]))
+    vae = backend.pipe.vae
+    with torch.no_grad():
+        ref = vae.encode((x * 2 - 1) * (1 - hole)).latent_dist.mean * vae.config.scaling_factor
+    assert_close(s.z_known, ref, SHALLOW_RTOL, "z_known of the masked image")
+    known = s.hole.expand_as(s.z0) == 0
+    assert torch.equal(s.z0[known], s.z_known[known])
+    other = x * (1 - hole) + (1 - x) * hole  # other hole content: nothing changes
+    again = backend.sample(other, hole, gens([0, 1]))
+    assert torch.equal(again.z0, s.z0)
+    plain = load_inpainter("bld", model_path=saved["t2i"], steps=3).backend.sample(other, hole, gens([0, 1]))
+    assert not torch.equal(plain.z_known, s.z_known)  # the original BLD encodes the hole's content
+
+
+def test_blended_sampling_with_a_perfect_v_model_returns_the_data_latents():
+    """The v-prediction path: a model that predicts v of the true z0 ends, through DDIM, at z0 in the hole too."""
+    from diffusers import DDIMScheduler
+
+    from inpaintlab.inpainters.blended import sample_blended
+
+    # SD's schedule; set_alpha_to_one so that the last step lands on the predicted x0 itself (SD's config
+    # stops at abar_0 = 1 - beta_0, a deliberate sqrt(beta_0) of noise that would hide an error here)
+    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                          set_alpha_to_one=True, steps_offset=1, prediction_type="v_prediction",
+                          timestep_spacing="leading")
+    abar = sched.alphas_cumprod.double()
+    g = torch.Generator().manual_seed(0)
+    z0 = torch.randn(2, 4, 8, 8, generator=g, dtype=torch.float64)
+    z_known = torch.randn(2, 4, 8, 8, generator=g, dtype=torch.float64)
+    hole = torch.zeros(2, 1, 8, 8, dtype=torch.float64)
+    hole[..., 2:6, 1:5] = 1
+
+    def perfect_v(z, t):
+        a = abar[int(t)]
+        target = z0 * hole + z_known * (1 - hole)  # the latents the blended chain converges to
+        eps = (z - a.sqrt() * target) / (1 - a).sqrt()
+        return a.sqrt() * eps - (1 - a).sqrt() * target  # Eq. 3: v = sqrt(abar) eps - sqrt(1 - abar) z0
+
+    out = sample_blended(perfect_v, sched, z_known, hole, gens([3, 4]), steps=10)
+    # the scheduler keeps its alphas in float32: agreement to float32 rounding of the coefficients
+    assert_close(out, z0 * hole + z_known * (1 - hole), 1e-6, "perfect-v blended DDIM")
+    assert torch.equal(out * (1 - hole), z_known * (1 - hole))
+
+
 def test_bld_refuses_an_inpainting_unet(saved):
     with pytest.raises(InpaintlabError, match="in_channels"):
         load_inpainter("bld", model_path=saved["inpaint"], steps=STEPS)

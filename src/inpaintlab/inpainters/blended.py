@@ -9,6 +9,10 @@ latents noised to the step's level,
 with the hole downsampled to the latent grid. At the last step the known latents are pasted
 un-noised, so the returned latents equal ``z_known`` outside the latent hole exactly.
 
+Two known latents: the original BLD encodes the full image, ``E(x)``; Seamless Borders (Sec. 3.2,
+Eq. 6, Algorithm 1) encodes the masked image, ``E(x * m)`` with grey holes in the model's [-1, 1]
+space (:func:`masked_model_input`), so that no hole content reaches the known latents.
+
 The functions here are pure samplers over diffusers components (UNet, scheduler, VAE); they
 import nothing from diffusers at module import time.
 """
@@ -40,10 +44,15 @@ def latent_hole(hole: torch.Tensor, factor: int) -> torch.Tensor:
     return F.max_pool2d((hole > 0.5).float(), kernel_size=factor, stride=factor)
 
 
-def encode_known(vae, images: torch.Tensor) -> torch.Tensor:
-    """z_known = E(x): the posterior mean of the VAE (deterministic) times its scaling factor."""
-    x = images.to(vae.device, vae.dtype) * 2.0 - 1.0
-    z = vae.encode(x).latent_dist.mode()
+def masked_model_input(images: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """x_known = (2x - 1)(1 - hole): the image in the model's [-1, 1] space with grey (0) holes (Seamless Eq. 6)."""
+    return (images * 2.0 - 1.0) * (1.0 - hole)
+
+
+def encode_known(vae, images: torch.Tensor, hole: torch.Tensor | None = None) -> torch.Tensor:
+    """z_known = s E(x) (BLD), or s E(x_known) with ``hole`` (Seamless Sec. 3.2): the posterior mean times s."""
+    x = images * 2.0 - 1.0 if hole is None else masked_model_input(images, hole)
+    z = vae.encode(x.to(vae.device, vae.dtype)).latent_dist.mode()
     return z * vae.config.scaling_factor
 
 
@@ -53,7 +62,7 @@ def blend_known(z: torch.Tensor, z_known_t: torch.Tensor, hole: torch.Tensor) ->
 
 
 def sample_blended(
-    eps_model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    model_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     scheduler,
     z_known: torch.Tensor,
     hole: torch.Tensor,
@@ -65,7 +74,8 @@ def sample_blended(
 ) -> torch.Tensor:
     """Blended latent sampling (BLD Algorithm 1) with any diffusers scheduler.
 
-    ``eps_model(z_in, t)`` is the (guided) model output for the scaled input; ``generators`` has
+    ``model_fn(z_in, t)`` is the (guided) model output for the scaled input, in whatever the
+    scheduler's ``prediction_type`` says (epsilon, or v for a v-prediction model); ``generators`` has
     one generator per sample, drawn from in a fixed order, so sample i depends on generator i only.
     """
     from diffusers.utils.torch_utils import randn_tensor
@@ -88,8 +98,8 @@ def sample_blended(
     else:
         z = scheduler.add_noise(z_known, noise, timesteps[:1].repeat(z_known.shape[0]))
     for i, t in enumerate(timesteps):
-        eps = eps_model(scheduler.scale_model_input(z, t), t)
-        z = scheduler.step(eps, t, z, **(step_kwargs or {}), return_dict=False)[0]
+        out = model_fn(scheduler.scale_model_input(z, t), t)
+        z = scheduler.step(out, t, z, **(step_kwargs or {}), return_dict=False)[0]
         if i < len(timesteps) - 1:
             # Fresh noise every step, as in BLD Algorithm 1 (z_bg ~ noise(z_init, t)).
             n = randn_tensor(tuple(z_known.shape), generator=gens, device=device, dtype=dtype)
@@ -100,4 +110,4 @@ def sample_blended(
     return z
 
 
-__all__ = ["BlendedSample", "blend_known", "encode_known", "latent_hole", "sample_blended"]
+__all__ = ["BlendedSample", "blend_known", "encode_known", "latent_hole", "masked_model_input", "sample_blended"]

@@ -111,6 +111,9 @@ class BLDOptions(DiffusionOptions):
     """:class:`DiffusionOptions` with a plain text-to-image SD 2.1 checkpoint as the model."""
 
     model_path: str = option(BLD_DEFAULT, "hub repo id or local folder of a 4-channel text-to-image pipeline")
+    known: Literal["image", "masked_image"] = option(
+        "image", "the known latents: image (the original BLD, E(x)) or masked_image (Seamless Borders: E(x) of the "
+                 "image with grey holes, so no hole content reaches them)")
 
 
 # 1. Loading ---------------------------------------------------------------------------------------
@@ -413,7 +416,7 @@ class BlendedLatentBackend(DiffusionBackend):
         scale = self.effective_guidance_scale
         emb = cond.expand(n, -1, -1) if uncond is None else torch.cat([uncond.expand(n, -1, -1), cond.expand(n, -1, -1)])
 
-        def eps_model(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        def model_fn(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             """The UNet's output, with classifier-free guidance (Ho & Salimans 2022, Eq. 6) when on."""
             zin = z if uncond is None else torch.cat([z, z])
             out = pipe.unet(zin, t, encoder_hidden_states=emb, return_dict=False)[0]
@@ -423,9 +426,10 @@ class BlendedLatentBackend(DiffusionBackend):
             return e_u + scale * (e_c - e_u)
 
         with torch.no_grad():
-            z_known = encode_known(pipe.vae, images).to(self.dtype)
+            z_known = encode_known(pipe.vae, images, hole if self.opts.known == "masked_image" else None)
+            z_known = z_known.to(self.dtype)
             m = latent_hole(hole, int(pipe.vae_scale_factor)).to(z_known.device, z_known.dtype)
-            z0 = sample_blended(eps_model, pipe.scheduler, z_known, m, gens, steps=self.opts.steps,
+            z0 = sample_blended(model_fn, pipe.scheduler, z_known, m, gens, steps=self.opts.steps,
                                 strength=float(self.opts.strength), step_kwargs=pipe.prepare_extra_step_kwargs(gens, 0.0))
         return BlendedSample(z0=z0, z_known=z_known, hole=m)
 

@@ -1,4 +1,4 @@
-"""Geometric masks: random rectangles, their complements (ASUKA's 5 % + 5 %), and outpainting."""
+"""Geometric masks: random rectangles, their complements (ASUKA's 5 % + 5 %), and outpainting (fixed or random borders)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,31 @@ def outpaint(ratio: float = 0.5, ratio_w: float | None = None) -> MaskGenerator:
 
     def generate(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
         (y0, y1), (x0, x1) = centred_span(height, float(ratio)), centred_span(width, rw)
+        hole = np.ones((height, width), np.float32)
+        hole[y0:y1, x0:x1] = 0.0
+        return hole
+
+    return generate
+
+
+@MASKS.register("outpaint-random")
+def outpaint_random(min_ratio: float = 0.4, max_ratio: float = 0.8) -> MaskGenerator:
+    """Outpainting for training: keep a centred box, its height and width ratios each U[min_ratio, max_ratio]; hole elsewhere.
+
+    Seamless Borders (Hou et al. 2025, Sec. 4, implementation details) only says "we apply a mask
+    around the edges of the training images, retaining only the central portion". The range of the
+    ratios (kept side / image side, drawn independently for the height and the width; default
+    0.4-0.8) is our default, not the paper's. The parameters are not called ``lo``/``hi`` because
+    ``bucket`` hands those on to its inner kind as a *hole*-ratio range.
+    """
+    lo, hi = float(min_ratio), float(max_ratio)
+    check(0 < lo <= hi <= 1 and lo < 1,
+          f"outpaint-random kept-side ratio range [{min_ratio}, {max_ratio}] is not valid: "
+          "need 0 < min_ratio <= max_ratio <= 1 and min_ratio < 1")
+
+    def generate(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+        ratio_h, ratio_w = rng.uniform(lo, hi, size=2)  # height first, then width
+        (y0, y1), (x0, x1) = centred_span(height, float(ratio_h)), centred_span(width, float(ratio_w))
         hole = np.ones((height, width), np.float32)
         hole[y0:y1, x0:x1] = 0.0
         return hole
