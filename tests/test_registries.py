@@ -144,8 +144,10 @@ def metric_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def random_weights(tmp_path_factory):
-    """Random weights under the official file names of every metric's weights (LPIPS, Inception):
-    each metric's real loading code runs, whether or not this machine has the pretrained files."""
+    """Random weights under the official file names of every metric's weights (LPIPS, Inception, the
+    aesthetic head) and a tiny random CLIP under its official hub id in a hub cache (``hf-hub``): each
+    metric's real loading code runs, whether or not this machine has the pretrained files."""
+    from .metrics.test_aesthetic import HEAD_FILE as AESTHETIC_HEAD, put_tiny_clip_in_hub_cache, save_random_head
     from .metrics.test_fid import FILE as INCEPTION, random_pytorch_fid_state
     from .metrics.test_lpips import FILES, random_backbone, random_heads, save_torch
 
@@ -155,13 +157,18 @@ def random_weights(tmp_path_factory):
         save_torch(random_backbone(net, rng), folder / FILES[net])
         save_torch(random_heads(net, rng), folder / f"{net}.pth")
     torch.save(random_pytorch_fid_state(), folder / INCEPTION)
+    save_random_head(folder / AESTHETIC_HEAD)
+    put_tiny_clip_in_hub_cache(folder / "hf-hub")
     return folder
 
 
 @pytest.fixture
 def with_random_weights(random_weights, monkeypatch, tmp_path):
+    from huggingface_hub import constants
+
     monkeypatch.setenv("INPAINTLAB_WEIGHTS", str(random_weights))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home-empty"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(random_weights / "hf-hub"))  # read at call time
     return random_weights
 
 

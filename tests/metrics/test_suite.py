@@ -109,7 +109,17 @@ def test_regions_are_checked_and_named():
 @pytest.mark.parametrize("name", reference_metric_names())
 def test_prepared_reference_scores_as_a_fresh_update(name, monkeypatch, tmp_path):
     """RIP's cached path (prepare once, score many) gives what an evaluation's update gives, for every such metric."""
-    if METRICS.get(name).weight_files:  # random weights under the official names: the loading code still runs
+    if name == "aesthetic":  # a tiny CLIP in a hub cache and a random head under the official names
+        from huggingface_hub import constants
+
+        from .test_aesthetic import HEAD_FILE, put_tiny_clip_in_hub_cache, save_random_head
+
+        save_random_head(tmp_path / HEAD_FILE)
+        put_tiny_clip_in_hub_cache(tmp_path / "hub")
+        monkeypatch.setenv("INPAINTLAB_WEIGHTS", str(tmp_path))
+        monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home-empty"))
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    elif METRICS.get(name).weight_files:  # random weights under the official names: the loading code still runs
         fake_lpips_weights(monkeypatch, tmp_path, name.removeprefix("lpips-"))
     res, ref, hole = data(n=3)
     res, ref = (F.interpolate(t, size=176, mode="bilinear") for t in (res, ref))  # MS-SSIM needs 161 px

@@ -126,6 +126,20 @@ WEIGHT_FILES: dict[str, WeightFile] = {
             "https://disk.yandex.ru/d/ncVmQlmT_kTemQ), or keep LaMa's copy at $TORCH_HOME/ade20k/<name> (the LaMa "
             "losses look there too); no hash is published, so inpaintlab does not download it; not on PyPI",
         ),
+        # The Aesthetic Score's head: LAION's aesthetic predictor v1, nn.Linear(768, 1) on L2-normalised
+        # CLIP ViT-L/14 image embeddings (the CLIP itself comes from the Hugging Face hub). Kept in git in
+        # LAION-AI/aesthetic-predictor; no SHA-256 of it is published that we could find, so, as for the
+        # ADE20k encoder, sha256 is empty and inpaintlab does not download it.
+        WeightFile(
+            "sa_0_4_vit_l_14_linear.pth",
+            "https://github.com/LAION-AI/aesthetic-predictor/raw/main/sa_0_4_vit_l_14_linear.pth",
+            "",
+            "aesthetic (LAION aesthetic predictor v1 head on openai/clip-vit-large-patch14 embeddings)",
+            "download it yourself (wget) from https://github.com/LAION-AI/aesthetic-predictor/raw/main/"
+            "sa_0_4_vit_l_14_linear.pth (LAION-AI/aesthetic-predictor on GitHub; a torch state dict, keys weight "
+            "and bias); no hash is published, so inpaintlab does not download it; not on PyPI; the metric also "
+            "needs openai/clip-vit-large-patch14 in the Hugging Face cache",
+        ),
     )
 }
 
