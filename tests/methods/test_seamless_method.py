@@ -160,3 +160,28 @@ def test_the_denoiser_needs_latents_and_a_fitting_unet(tmp_path, pipeline):
     with pytest.raises(InpaintlabError, match="inpaint9 needs a UNet with 9 input channels"):
         TrainRun(config("seamless-denoiser"), {"pretrained": pipeline, "unet_kind": "inpaint9"}, tmp_path / "b",
                  log=quiet).prepare()
+
+
+def test_a_vae_run_is_fine_tuned_from_where_it_stopped(vae_run, tmp_path):
+    out = tmp_path / "branch"
+    TrainRun(config("seamless-vae", steps=1), {**TINY_VAE, "pretrained": str(vae_run), "objective": "plain"}, out,
+             log=quiet).run()
+    _, start = read_trained(vae_run)
+    _, after = read_trained(out)
+    assert after.keys() == start.keys() and any(not torch.equal(after[k], start[k]) for k in start)
+    # one step from the run's weights, not from a fresh initialisation: every tensor stays near its start
+    assert max(float((after[k] - start[k]).abs().max()) for k in start) < 0.05
+
+
+def test_a_denoiser_branches_from_another_run(denoiser_run, vae_run, pipeline, tmp_path):
+    out = tmp_path / "branch"
+    TrainRun(config("seamless-denoiser", steps=1), {"pretrained": pipeline, "init": str(denoiser_run),
+                                                     "objective": "standard", "val_steps": "1"}, out,
+             log=quiet).run()
+    _, start = read_trained(denoiser_run)
+    _, after = read_trained(out)
+    assert max(float((after[k] - start[k]).abs().max()) for k in start) < 0.01  # one AdamW step of 1e-5 away
+    for init, message in ((vae_run, "not a seamless-denoiser one"), (out / "nothing", "no such file")):
+        with pytest.raises(InpaintlabError, match=message):
+            TrainRun(config("seamless-denoiser"), {"pretrained": pipeline, "init": str(init)}, tmp_path / "c",
+                     log=quiet).prepare()

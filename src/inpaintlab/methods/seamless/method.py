@@ -30,8 +30,8 @@ from ...inpainters.blended import latent_hole, masked_model_input
 from ...options import option
 from ...train.method import METHODS, TrainableMethod
 from .blend import two_step_loss, vae_factor
-from .models import (PromptEncoder, build_unet, build_vae, frozen, load_pretrained, load_vae_run, plain_config,
-                     state_fingerprint, tiny_unet_config, tiny_vae_config)
+from .models import (PromptEncoder, build_unet, build_vae, frozen, load_pretrained, load_state, load_vae_run,
+                     plain_config, state_fingerprint, tiny_unet_config, tiny_vae_config)
 from .names import DENOISER_METHOD, VAE_METHOD
 
 #: t' buckets for logging the second step's loss (its target grows at small t')
@@ -52,9 +52,9 @@ class SeamlessMaskOptions:
 class SeamlessVAEOptions(SeamlessMaskOptions):
     """seamless-vae: Eq. 6 fine-tuning with SD's VAE recipe (LDM's kl-f8 config)."""
 
-    pretrained: str = option("", "a diffusers VAE to fine-tune: SD-1.5's pipeline folder or hub id "
-                                 "(stable-diffusion-v1-5/stable-diffusion-v1-5; its vae/ is used) or a VAE folder; "
-                                 "empty: a tiny VAE from scratch")
+    pretrained: str = option("", "the VAE to fine-tune: SD-1.5's pipeline folder or hub id "
+                                 "(stable-diffusion-v1-5/stable-diffusion-v1-5; its vae/ is used), a diffusers VAE "
+                                 "folder, or a seamless-vae run; empty: a tiny VAE from scratch")
     width: int = option(32, "tiny VAE: base width (channels w, 2w, 2w; factor 4)", ge=4)
     objective: Literal["blended", "plain"] = option(
         "blended", "blended: Eq. 6, D(E(x) hole_r + E(x_known)(1 - hole_r)); plain: D(E(x)) (the control)")
@@ -64,7 +64,8 @@ class SeamlessVAEOptions(SeamlessMaskOptions):
                                 ge=0, le=1)
     base_lr: float = option(4.5e-6, "LDM's base learning rate; lr = base_lr x batch x accumulate x devices x "
                                     "nodes", gt=0)
-    perceptual: Literal["lpips-vgg", "none"] = option("lpips-vgg", "the perceptual term (LDM: LPIPS-VGG, weight 1)")
+    perceptual: Literal["lpips-vgg", "lpips-alex", "none"] = option(
+        "lpips-vgg", "the perceptual term (LDM: LPIPS-VGG, weight 1; alex: cheaper, for small runs)")
     perceptual_weight: float = option(1.0, "weight of the perceptual term", ge=0)
     kl_weight: float = option(1e-6, "weight of the KL term (LDM kl-f8: 1e-6)", ge=0)
     disc_start: int = option(50001, "step from which the PatchGAN term is on (LDM kl-f8: 50001)", ge=0)
@@ -82,6 +83,8 @@ class SeamlessDenoiserOptions(SeamlessMaskOptions):
     vae: str = option("", "a seamless-vae run or export whose latents to train on (default: the pretrained "
                           "pipeline's VAE; required without --pretrained)")
     width: int = option(32, "tiny UNet: base width (channels w, 2w)", ge=8)
+    init: str = option("", "start from the UNet of another seamless-denoiser run (e.g. branch a standard run "
+                           "into two-step training)")
     unet_kind: Literal["t2i4", "inpaint9"] = option(
         "t2i4", "t2i4: a 4-channel text-to-image UNet with BLD inference (ours, the paper's baseline); inpaint9: "
                 "latents + hole + known latents (SD-inpainting's input)")
@@ -126,6 +129,26 @@ def _check_mask_options(o: SeamlessMaskOptions) -> None:
         raise InpaintlabError(f"outpaint_min {o.outpaint_min} > outpaint_max {o.outpaint_max}")
 
 
+def denoiser_state(path: str) -> dict[str, torch.Tensor]:
+    """The UNet weights of a ``seamless-denoiser`` run or export."""
+    from ...train.export import read_trained
+
+    if not Path(path).expanduser().exists():
+        raise InpaintlabError(f"--init {path}: no such file or folder (a `train {DENOISER_METHOD}` run)")
+    meta, state = read_trained(path)
+    if meta.get("method") != DENOISER_METHOD:
+        raise InpaintlabError(f"--init {path} holds a {meta.get('method')!r} network, not a {DENOISER_METHOD} one")
+    return state
+
+
+def starting_vae(pretrained: str):
+    """The VAE to fine-tune: a ``seamless-vae`` run or export, or a diffusers VAE (folder, pipeline, hub id)."""
+    p = Path(pretrained).expanduser()
+    if any((p / name).is_file() for name in ("generator.json", "export/generator.json", "checkpoints/last.ckpt")):
+        return load_vae_run(pretrained)[0]
+    return load_pretrained("vae", pretrained)
+
+
 @METHODS.register(VAE_METHOD)
 class SeamlessVAEMethod(TrainableMethod):
     """Seamless Borders' VAE fine-tuning (Hou et al. 2025, Eq. 6): decode blended latents without a seam."""
@@ -140,13 +163,13 @@ class SeamlessVAEMethod(TrainableMethod):
         o = options
         _check_mask_options(o)
         self.automatic_optimization = False
-        self.net_g = load_pretrained("vae", o.pretrained) if o.pretrained else build_vae(tiny_vae_config(o.width))
+        self.net_g = starting_vae(o.pretrained) if o.pretrained else build_vae(tiny_vae_config(o.width))
         if not o.train_encoder:  # the latent space stays the pretrained one (the UNet's)
             for part in (self.net_g.encoder, self.net_g.quant_conv):
                 if part is not None:
                     frozen(part)
         weight = o.perceptual_weight if o.perceptual != "none" else 0.0
-        perceptual = load_vae_perceptual("vgg") if weight > 0 else None  # taming's LPIPS-VGG, frozen
+        perceptual = load_vae_perceptual(o.perceptual.removeprefix("lpips-")) if weight > 0 else None  # frozen
         self.loss = LDMVAELoss(VAELossConfig(disc_start=o.disc_start, kl_weight=o.kl_weight,
                                              disc_weight=o.disc_weight, perceptual_weight=weight), perceptual)
         self.note("training holes are not restricted to the background (the data carry no saliency masks): the "
@@ -251,6 +274,8 @@ class SeamlessDenoiserMethod(TrainableMethod):
         else:
             in_ch = 9 if o.unet_kind == "inpaint9" else 4
             self.net_g = build_unet(tiny_unet_config(o.width, in_ch))
+        if o.init:
+            self.net_g = load_state(self.net_g, denoiser_state(o.init), f"UNet of {o.init}")
         expected = 9 if o.unet_kind == "inpaint9" else vae.config.latent_channels
         if self.net_g.config.in_channels != expected:
             raise InpaintlabError(f"unet_kind={o.unet_kind} needs a UNet with {expected} input channels; "
