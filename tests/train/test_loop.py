@@ -51,6 +51,45 @@ def metrics(out: Path) -> pd.DataFrame:
 
 # -- data ----------------------------------------------------------------------------------------------
 
+def test_holes_avoid_the_foreground_masks_of_a_folder(tmp_path):
+    """--foreground DIR: the crop's window of each image's mask (flips included) is never in the hole."""
+    rng = np.random.default_rng(0)
+    images, masks = tmp_path / "images", tmp_path / "fg"
+    images.mkdir(), masks.mkdir()
+    for i in range(4):
+        fg = np.zeros((64, 96), np.uint8)
+        for _ in range(3):  # white blocks = foreground; the image shows them white on dark noise
+            y, x = rng.integers(0, 48), rng.integers(0, 80)
+            fg[y:y + 16, x:x + 16] = 255
+        picture = np.where(fg[..., None] > 0, 255, rng.integers(0, 100, (64, 96, 3))).astype(np.uint8)
+        Image.fromarray(picture).save(images / f"img{i}.png")
+        if i < 3:  # the last image has no mask: its holes are unrestricted
+            Image.fromarray(fg).save(masks / f"img{i}.png")
+    cfg = config(data=str(images), size=32, crop_min=0.5, crop_max=0.5, foreground=str(masks), masks="lama-medium",
+                 mask_size=128, holdout="images", val_count=1)  # crops of 32 px from 64 px: no resizing
+    source = open_image_set(cfg.data, size=None)
+    train, _ = split_images(source, cfg)
+    crops = TrainingCrops(source, cfg, train)
+    plain = TrainingCrops(source, dataclasses.replace(cfg, foreground=None), train)
+    overlap, unrestricted = 0, 0
+    for k in range(60):
+        sample = crops[k]
+        white = (sample["image"].min(0).values > 0.99)[None]
+        if source.names[crops.image_for(k)].startswith("img3"):  # no mask file: as without --foreground
+            assert torch.equal(sample["hole"], plain[k]["hole"])
+            continue
+        overlap += int((sample["hole"] * white).sum())
+        unrestricted += int((plain[k]["hole"] * white).sum())
+        assert sample["hole"].sum() > 0 or bool(white.all())
+        assert torch.equal(sample["image"], plain[k]["image"])  # the same crops, only the holes differ
+    assert overlap == 0 and unrestricted > 0  # the same draws without the folder do cover foreground
+    assert torch.equal(crops[7]["hole"], TrainingCrops(source, cfg, train)[7]["hole"])  # a function of (seed, k)
+    with pytest.raises(InpaintlabError, match="--foreground .*no such folder"):
+        from inpaintlab.train.config import validate
+
+        validate(config(foreground=str(tmp_path / "absent")))
+
+
 def test_samples_are_a_function_of_seed_and_position_whatever_the_workers_or_batches():
     cfg = config(size=48)
     source = open_image_set("builtin", size=None)

@@ -80,6 +80,10 @@ def train_command(
     mask_param: Optional[list[str]] = typer.Option(None, "--mask-param", help="Mask parameter KEY=VALUE."),
     mask_size: Optional[int] = typer.Option(_d("mask_size"), help="Draw the masks at this size, then resize them to "
                                                                   "--size (e.g. 256: LaMa's masks on 128 crops)."),
+    foreground: Optional[str] = typer.Option(_d("foreground"), help="A folder of per-image foreground masks "
+                                                                    "(<image stem>.png, white = foreground): "
+                                                                    "training holes avoid them (Seamless Borders' "
+                                                                    "background-only masks)."),
     holdout: str = typer.Option(_d("holdout"), help="Validation: 'right' (train on the left 3/4 of every image, "
                                                     "validate on the right 1/4) or 'images' (hold out whole images)."),
     val_count: int = typer.Option(_d("val_count"), help="Validation pairs (fixed crop + mask)."),
@@ -110,7 +114,7 @@ def train_command(
     from .loop import TrainRun
 
     method = ctx.info_name
-    flags = dict(size=size, mask_size=mask_size, steps=steps, batch_size=batch_size, masks=masks, holdout=holdout, val_count=val_count,
+    flags = dict(size=size, mask_size=mask_size, steps=steps, batch_size=batch_size, masks=masks, foreground=foreground, holdout=holdout, val_count=val_count,
                  val_every=val_every, checkpoint_every=checkpoint_every, log_every=log_every, seed=seed,
                  precision=precision, accumulate=accumulate, grad_clip=grad_clip, ema_decay=ema_decay,
                  ema_every=ema_every, ema_warmup=ema_warmup,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ class TrainConfig:
     masks: str = "lama-train"  # a mask kind of inpaintlab.masks.MASKS (LaMa's training mix by default)
     mask_params: dict[str, Any] = field(default_factory=dict)
     mask_size: int | None = None  # draw masks at this size, then resize them to size (e.g. LaMa's 256 presets at 128)
+    foreground: str | None = None  # a folder of per-image foreground masks (<stem>.png, white): holes avoid them
     holdout: Literal["right", "images"] = "right"  # validation: the right quarter of every image, or whole images
     val_count: int = 16  # validation pairs (fixed image crop + mask)
     crop_min: float = 0.5  # a crop covers this share of the training region's shorter side at least...
@@ -80,6 +82,9 @@ def validate(cfg: TrainConfig) -> None:
                               f"got {cfg.precision!r}")
     if cfg.mask_size is not None and cfg.mask_size < 8:
         raise InpaintlabError(f"--mask-size must be at least 8, got {cfg.mask_size}")
+    if cfg.foreground is not None and not Path(cfg.foreground).expanduser().is_dir():
+        raise InpaintlabError(f"--foreground {cfg.foreground}: no such folder (one mask per image, <image name's "
+                              f"stem>.png, white = foreground)")
     if cfg.holdout not in ("right", "images"):
         raise InpaintlabError(f"--holdout must be right or images, got {cfg.holdout!r}")
     if cfg.seed < 0 or cfg.seed >= 2**63:

@@ -16,6 +16,7 @@ too, so every validation of every run with one seed sees the same pairs.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Iterator
 
 import cv2
@@ -25,7 +26,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..datasets.source import ImageSource
 from ..errors import BadImageError, InpaintlabError
-from ..masks.base import make_generator
+from ..masks.base import HoleRatioError, make_generator
 from .config import TrainConfig
 
 # tags that keep the generators of different purposes apart (SeedSequence mixes the whole key)
@@ -87,6 +88,7 @@ class TrainingCrops(Dataset):
                                   "use --holdout right, or fewer validation images")
         self.masks = make_generator(cfg.masks, **cfg.mask_params)
         self._cache: dict[int, np.ndarray] = {}
+        self._foreground: dict[int, np.ndarray | None] = {}
 
     def __len__(self) -> int:  # a sampler gives the positions; this is only the number of images
         return len(self.images)
@@ -125,9 +127,58 @@ class TrainingCrops(Dataset):
         top = int(rng.integers(0, h - side + 1))
         left = x0 + int(rng.integers(0, x1 - x0 - side + 1))
         crop = crop_square(image, top, left, side, size)
-        if cfg.flip and rng.random() < 0.5:
+        flipped = cfg.flip and rng.random() < 0.5
+        if flipped:
             crop = crop[:, ::-1]
-        return {"image": to_chw(np.ascontiguousarray(crop)), "hole": draw_hole(self.masks, size, cfg.mask_size, rng)}
+        fg = self.foreground_for(i, h, w)
+        if fg is None:
+            hole = draw_hole(self.masks, size, cfg.mask_size, rng)
+        else:  # the same window of the foreground, and a hole drawn (again) until it has background to fill
+            fg = cv2.resize(fg[top:top + side, left:left + side].astype(np.uint8), (size, size),
+                            interpolation=cv2.INTER_NEAREST).astype(bool)
+            hole = background_crop_hole(self.masks, fg[:, ::-1] if flipped else fg, size, cfg.mask_size, rng)
+        return {"image": to_chw(np.ascontiguousarray(crop)), "hole": hole}
+
+    def foreground_for(self, i: int, height: int, width: int) -> np.ndarray | None:
+        """Image ``i``'s foreground (``--foreground DIR``: ``<name's stem>.png``, white = foreground), or None."""
+        if self.cfg.foreground is None:
+            return None
+        if i not in self._foreground:
+            from ..masks.background import read_foreground
+
+            path = foreground_path(self.cfg.foreground, self.source.names[i])
+            self._foreground[i] = read_foreground(path, height, width) if path is not None else None
+        return self._foreground[i]
+
+
+def foreground_path(folder: str, name: str) -> Path | None:
+    """``folder/<stem of name>.png`` (or .jpg / .jpeg / .bmp / .webp), if it exists."""
+    stem = Path(name).stem
+    for ext in (".png", ".jpg", ".jpeg", ".bmp", ".webp"):
+        path = Path(folder).expanduser() / f"{stem}{ext}"
+        if path.is_file():
+            return path
+    return None
+
+
+def background_crop_hole(generate, foreground: np.ndarray, size: int, mask_size: int | None,
+                         rng: np.random.Generator) -> torch.Tensor:
+    """A (1, S, S) hole outside ``foreground``, redrawn while it is empty (Seamless Borders' training masks).
+
+    A crop that is all foreground (or one whose draws never leave it) keeps the unrestricted hole:
+    training goes on, and such crops are rare (whole-image objects).
+    """
+    from ..masks.background import background_hole
+
+    def draw(height: int, width: int, r: np.random.Generator) -> np.ndarray:
+        return draw_hole(generate, size, mask_size, r)[0].numpy()
+
+    state = rng.bit_generator.state
+    try:
+        return torch.from_numpy(background_hole(draw, foreground, rng, max_tries=20))[None]
+    except HoleRatioError:
+        rng.bit_generator.state = state
+        return draw_hole(generate, size, mask_size, rng)
 
 
 class PositionSampler(Sampler[int]):

@@ -9,9 +9,9 @@ of a VAE (a ``seamless-vae`` run, or a pretrained pipeline's).
 
 Training masks (notes 1.3 item 5): the data's masks (LaMa's mix by default) for inpainting, replaced by
 an ``outpaint-random`` border for ``outpaint_share`` of the samples and by no hole for
-``empty_share`` (VAE only: Eq. 6 then is plain reconstruction). Restricting the holes to the
-background needs per-image saliency, which the shared data loader does not carry yet: the run says
-so in one line and trains on unrestricted holes (the issue's stated fallback).
+``empty_share`` (VAE only: Eq. 6 then is plain reconstruction). With ``--foreground DIR`` (per-image
+foreground or saliency masks, e.g. U2Net's, computed beforehand) the data's holes avoid the
+foreground, as the paper's; without it the run says so in one line and trains on unrestricted holes.
 
 Every draw (masks, posterior samples, t, noise) comes from torch's global generator, which the loop
 seeds and saves with every checkpoint.
@@ -124,6 +124,13 @@ def training_holes(hole: torch.Tensor, o: SeamlessMaskOptions, empty_share: floa
     return out
 
 
+def note_unrestricted(train, note) -> None:
+    """One line when the holes cannot avoid the foreground (no ``--foreground`` folder)."""
+    if train.foreground is None:
+        note("training holes are not restricted to the background: give --foreground DIR (per-image foreground "
+             "or saliency masks, <image stem>.png) for the paper's background-only holes")
+
+
 def _check_mask_options(o: SeamlessMaskOptions) -> None:
     if o.outpaint_min > o.outpaint_max:
         raise InpaintlabError(f"outpaint_min {o.outpaint_min} > outpaint_max {o.outpaint_max}")
@@ -172,8 +179,7 @@ class SeamlessVAEMethod(TrainableMethod):
         perceptual = load_vae_perceptual(o.perceptual.removeprefix("lpips-")) if weight > 0 else None  # frozen
         self.loss = LDMVAELoss(VAELossConfig(disc_start=o.disc_start, kl_weight=o.kl_weight,
                                              disc_weight=o.disc_weight, perceptual_weight=weight), perceptual)
-        self.note("training holes are not restricted to the background (the data carry no saliency masks): the "
-                  "paper's U2Net restriction is not applied")
+        note_unrestricted(train, self.note)
 
     def generator_config(self) -> dict[str, Any]:
         return {"vae": plain_config(self.net_g.config), "objective": self.options.objective}
@@ -283,8 +289,7 @@ class SeamlessDenoiserMethod(TrainableMethod):
         # SD-1.5 is an eps model: the run trains it as a v-prediction model (the paper's Eq. 7)
         self.noise = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                    num_train_timesteps=1000, prediction_type="v_prediction")
-        self.note("training holes are not restricted to the background (the data carry no saliency masks): the "
-                  "paper's U2Net restriction is not applied")
+        note_unrestricted(train, self.note)
 
     # -- what the loop needs -------------------------------------------------------------------------
     def generator_config(self) -> dict[str, Any]:
