@@ -48,6 +48,16 @@ class ScheduledEMA(WeightAveraging):
         self._step = step_idx
         return True
 
+    @torch.no_grad()
     def _lerp(self, averaged: list[torch.Tensor], current: list[torch.Tensor], _n_averaged) -> None:
+        """avg <- avg + w (current - avg), w = 1 - decay: torch's ``get_ema_multi_avg_fn`` with a varying decay.
+
+        ``AveragedModel`` passes tensors grouped by dtype; integer buffers (BatchNorm's batch counts)
+        cannot lerp and are averaged and truncated as torch's own EMA does.
+        """
         weight = 1.0 - ema_decay_at(self._step, self.decay, self.warmup)
-        torch._foreach_lerp_(averaged, current, weight)  # what torch's get_ema_multi_avg_fn does, decay varying
+        if torch.is_floating_point(averaged[0]) or torch.is_complex(averaged[0]):
+            torch._foreach_lerp_(averaged, current, weight)
+        else:
+            for a, c in zip(averaged, current):
+                a.copy_(a * (1 - weight) + c * weight)

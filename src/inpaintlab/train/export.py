@@ -9,6 +9,7 @@ what a user passes as ``--option checkpoint=...``: an export folder or file, a t
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,15 @@ def _from_export(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]
         return meta, load_file(str(folder / WEIGHTS))
     except Exception as e:  # safetensors raises its own error types on damaged files
         raise InpaintlabError(f"cannot read {folder / WEIGHTS}: {e}") from None
+
+
+def state_fingerprint(state: dict[str, torch.Tensor]) -> str:
+    """sha256 over a state dict's names and tensor bytes: what a run records of a network it was trained from."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def samples_per_step(config: dict[str, Any]) -> int:
@@ -107,5 +117,5 @@ def read_trained(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tens
                           f"training run folder with an export or a checkpoint, nor a run's checkpoints/*.ckpt")
 
 
-__all__ = ["export_generator", "export_state", "checkpoint_generator", "read_trained", "is_run_checkpoint", "FORMAT",
+__all__ = ["export_generator", "export_state", "state_fingerprint", "checkpoint_generator", "read_trained", "is_run_checkpoint", "FORMAT",
            "WEIGHTS", "META"]

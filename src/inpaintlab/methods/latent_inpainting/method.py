@@ -31,7 +31,6 @@ perceptual x30, L1 known x10) + 1e-3 x latent L1 for the latent presets.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +39,7 @@ import torch
 
 from ...errors import InpaintlabError
 from ...options import option
+from ...train.export import state_fingerprint
 from ...train.method import METHODS, TrainableMethod
 from ..lama.losses import LAMA_LOSS_WEIGHTS, masked_l1
 from ..lama.method import TwoPlayerStep
@@ -219,15 +219,6 @@ def load_autoencoder(path: str) -> tuple[LatentNetConfig, dict[str, torch.Tensor
         raise InpaintlabError(f"--autoencoder {path} holds a {meta.get('method')!r} generator, not a {AUTOENCODER} "
                               f"one; train it with `inpaintlab train {AUTOENCODER}`")
     return config_from_dict(meta["generator"]), state, meta
-
-
-def state_fingerprint(state: dict[str, torch.Tensor]) -> str:
-    """sha256 over the tensors' names and bytes: a resume with another autoencoder is refused."""
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        digest.update(key.encode())
-        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 STEM = "1.ffc.convl2l.weight"  # the 7x7 stem conv inside the encoder (LaMa's model.1.ffc.convl2l)

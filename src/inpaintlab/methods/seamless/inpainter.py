@@ -17,7 +17,8 @@ import torch
 from ...errors import InpaintlabError
 from ...inpainters.base import INPAINTERS, Backend, Generators, Requirements, per_sample_generators
 from ...options import option
-from .models import PromptEncoder, build_unet, load_pretrained, load_state, load_vae_run, state_fingerprint
+from ...train.export import state_fingerprint
+from .models import PromptEncoder, build_unet, load_pretrained, load_state, load_vae_run
 from .names import DENOISER_METHOD, SEAMLESS
 
 

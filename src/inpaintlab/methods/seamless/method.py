@@ -28,10 +28,11 @@ import torch
 from ...errors import InpaintlabError
 from ...inpainters.blended import latent_hole, masked_model_input
 from ...options import option
+from ...train.export import state_fingerprint
 from ...train.method import METHODS, TrainableMethod
 from .blend import two_step_loss, vae_factor
 from .models import (PromptEncoder, build_unet, build_vae, frozen, load_pretrained, load_state, load_vae_run,
-                     plain_config, state_fingerprint, tiny_unet_config, tiny_vae_config)
+                     plain_config, tiny_unet_config, tiny_vae_config)
 from .names import DENOISER_METHOD, VAE_METHOD
 
 #: t' buckets for logging the second step's loss (its target grows at small t')

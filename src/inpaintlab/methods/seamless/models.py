@@ -8,7 +8,6 @@ dict plus its diffusers config (plain JSON values), rebuilt with ``from_config``
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -114,15 +113,6 @@ def frozen(module: torch.nn.Module) -> torch.nn.Module:
     return module.eval()
 
 
-def state_fingerprint(state: dict[str, torch.Tensor]) -> str:
-    """sha256 over the tensors' names and bytes (a resume with another VAE is refused)."""
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        digest.update(key.encode())
-        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
 def load_vae_run(path: str):
     """The VAE of a ``seamless-vae`` run or export: (AutoencoderKL, meta, state)."""
     from ...train.export import read_trained
@@ -163,5 +153,5 @@ class PromptEncoder:
         return self.encoder(ids.to(self.encoder.device))[0]
 
 
-__all__ = ["PromptEncoder", "frozen", "state_fingerprint", "load_vae_run", "SD15", "tiny_vae_config", "tiny_unet_config", "plain_config", "load_pretrained", "build_vae",
+__all__ = ["PromptEncoder", "frozen", "load_vae_run", "SD15", "tiny_vae_config", "tiny_unet_config", "plain_config", "load_pretrained", "build_vae",
            "build_unet", "load_state"]
