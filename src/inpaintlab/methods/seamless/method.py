@@ -33,7 +33,7 @@ from ...train.method import METHODS, TrainableMethod
 from .blend import two_step_loss, vae_factor
 from .models import (PromptEncoder, build_unet, build_vae, frozen, load_pretrained, load_state, load_vae_run,
                      plain_config, tiny_unet_config, tiny_vae_config)
-from .names import DENOISER_METHOD, VAE_METHOD
+from .names import DENOISER_METHOD, SEAMLESS, VAE_METHOD
 
 #: t' buckets for logging the second step's loss (its target grows at small t')
 SECOND_BUCKETS = (0, 50, 250, 500, 1000)
@@ -163,6 +163,7 @@ class SeamlessVAEMethod(TrainableMethod):
 
     Config = SeamlessVAEOptions
     val_metrics = ("psnr", "ssim", "cd")
+    train_defaults = {"size": 256, "batch_size": 12}  # the paper: 256 crops; LDM's kl-f8: batch 12 per GPU
 
     def __init__(self, train, options: SeamlessVAEOptions, *, log=print):
         super().__init__(train, options, log=log)
@@ -254,8 +255,9 @@ class SeamlessDenoiserMethod(TrainableMethod):
     """Seamless Borders' two-step denoiser training (Hou et al. 2025, Algorithm 1), v-prediction, BLD inference."""
 
     Config = SeamlessDenoiserOptions
-    inpainter = "seamless"
+    inpainter = SEAMLESS
     val_metrics = ("psnr", "ssim", "cd")
+    train_defaults = {"size": 512}  # SD-1.5's resolution (the paper trains on LAION images >= 512)
 
     def __init__(self, train, options: SeamlessDenoiserOptions, *, log=print):
         super().__init__(train, options, log=log)
