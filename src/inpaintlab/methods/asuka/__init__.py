@@ -1,0 +1,25 @@
+"""ASUKA (Wang, Cao, Fu, "Towards Stable and Faithful Inpainting", arXiv 2312.04831; official code
+Yikai-Wang/asuka-misato): a frozen SD-inpainting UNet guided by a MAE prior instead of text, and a
+decoder conditioned on the unmasked pixels.
+
+:mod:`.mae` holds the MAE prior on transformers' ``ViTMAEForPreTraining``: the ViT-B/16 at 256
+configuration, the 2-D sin-cos position tables written after every build and load, checkpoint
+loading at a new image size, the input preprocessing, the token hole, the decoder features of
+block 6 of 8 (the prior), the optional partial-token embedding of the official fine-tuned MAE, and
+the fine-tuning objective (adaptive masking, masked MSE over ``irr_mask``).
+The specification of record is ``../shared/methods/asuka-seamless.md``, sections 0 and 2. Names
+below load on first use: importing this package does not import torch.
+"""
+
+from ...lazy import lazy_exports
+
+_LAZY = {name: "mae" for name in (
+    "MAE_HUB", "MAE_PRESETS", "FEATURE_LAYER", "IMAGENET_MEAN", "IMAGENET_STD",
+    "POSITION_KEYS", "mae_config", "grid_size", "mae_sincos", "write_position_embeddings", "init_mae_weights", "build_mae", "load_mae",
+    "encoder_layers", "decoder_layers", "mae_input", "token_hole", "partial_tokens", "patchify", "unpatchify",
+    "embed_patches", "encode", "decoder_tokens", "run_decoder", "decoder_head", "prior_features",
+    "PartialTokenEmbed", "masking_fits", "adaptive_noise", "mask_from_noise", "irr_mask", "AdaptiveMasking",
+    "adaptive_masking", "masked_mse", "finetune_loss")}
+
+__all__ = sorted(_LAZY)
+__getattr__ = lazy_exports(__name__, _LAZY)
