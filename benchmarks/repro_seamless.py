@@ -52,7 +52,7 @@ def train_config(args, method: str, steps: int):
 
     every = max(1, steps // 2)
     return TrainConfig(method=method, data="builtin", size=args.size, batch_size=args.batch_size, steps=steps,
-                       seed=0, val_every=every, checkpoint_every=every, val_count=8, log_every=10, mask_size=256,
+                       seed=args.seed, val_every=every, checkpoint_every=every, val_count=8, log_every=10, mask_size=256,
                        crop_min=0.15, crop_max=0.35)
 
 
@@ -74,7 +74,7 @@ def launch(args, spec: dict) -> None:
         print(f"  {spec['name']}: done before", flush=True)
         return
     seconds = launch_child(__file__, "--child", spec, ["--size", str(args.size), "--batch-size",
-                                                      str(args.batch_size)])
+                                                      str(args.batch_size), "--seed", str(args.seed)])
     print(f"  {spec['name']}: {seconds:.0f} s", flush=True)
 
 
@@ -251,6 +251,35 @@ def table_experiment(args) -> str:
     return "\n".join(lines)
 
 
+def pooled(folders: list[Path], part: str, reference: str, digits: int) -> list[str]:
+    """Rows of one experiment pooled over training seeds: per-seed means, pooled mean [95 % CI vs reference]."""
+    runs = [json.loads((f / part / "scores.json").read_text()) for f in folders]
+    columns = list(next(iter(runs[0].values())))
+    lines = ["| row | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for row in runs[0]:
+        cells = []
+        for c in columns:
+            seeds = " / ".join(f"{np.nanmean(r[row][c]):.{digits}f}" for r in runs)
+            values = sum((r[row][c] for r in runs), [])
+            if row == reference:
+                cells.append(f"{np.nanmean(values):.{digits}f} ({seeds})")
+            else:
+                base = sum((r[reference][c] for r in runs), [])
+                _, lo, hi = bootstrap_diff(values, base)
+                cells.append(f"{np.nanmean(values):.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}] ({seeds})")
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def combine(folders: list[Path]) -> str:
+    """Both experiments' tables pooled over the training seeds of ``folders``."""
+    head = (f"Pooled over {len(folders)} training seeds; cells: mean over crops and seeds [95 % bootstrap interval of "
+            f"the paired difference to the reference row] (per-seed means).")
+    vae = pooled(folders, "vae", "c: plain (control)", 2)
+    table = pooled(folders, "table", "BLD (original VAE, standard)", 3)
+    return "\n".join([head, "", "#### 1. The VAE alone", "", *vae, "", "#### 2. The Table 4 analogue", "", *table])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiments", nargs="+", choices=("vae", "table"), default=["vae", "table"])
@@ -262,12 +291,17 @@ def main() -> None:
     ap.add_argument("--sample-steps", type=int, default=25)
     ap.add_argument("--lr", type=float, default=2e-4, help="VAE learning rate (base_lr = lr / batch)")
     ap.add_argument("--denoiser-lr", type=float, default=2e-4)
+    ap.add_argument("--seed", type=int, default=0, help="training seed (weights, crops, masks)")
+    ap.add_argument("--combine", nargs="+", type=Path, help="only print the tables pooled over these --out folders "
+                                                            "(one per training seed)")
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("runs/bench-seamless"))
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child(args)
+    if args.combine:
+        return print(combine(args.combine))
     t0 = time.perf_counter()
     parts = []
     if "vae" in args.experiments:
