@@ -39,6 +39,11 @@ import cv2
 import numpy as np
 from common import launch_child, right_quarter_crops
 
+VAE_COLUMNS = {  # score key: column title
+    "inpaint_dcd_composite": "dCD inpaint, composite", "inpaint_dcd_decoded": "dCD inpaint, decoded",
+    "outpaint_dcd_composite": "dCD outpaint, composite", "inpaint_band_psnr": "band PSNR inpaint",
+    "outpaint_band_psnr": "band PSNR outpaint", "plain_psnr": "PSNR of D(E(x))",
+}
 PAPER_TABLE4 = {  # FID / AS / CD, BrushBench inpainting
     "BLD (original VAE, standard)": "18.466 / 5.367 / 15.735",
     "VAE fine-tuned only": "16.835 / 5.725 / 15.354",
@@ -166,9 +171,7 @@ def vae_experiment(args) -> str:
         scores[k] = vae_scores(out / f"branch-{k[0]}", images, holes)
     (out / "scores.json").write_text(json.dumps(scores))
     ref = scores["c: plain (control)"]
-    cols = [("inpaint_dcd_composite", "dCD inpaint, composite"), ("inpaint_dcd_decoded", "dCD inpaint, decoded"),
-            ("outpaint_dcd_composite", "dCD outpaint, composite"), ("inpaint_band_psnr", "band PSNR inpaint"),
-            ("outpaint_band_psnr", "band PSNR outpaint"), ("plain_psnr", "PSNR of D(E(x))")]
+    cols = list(VAE_COLUMNS.items())
     lines = [f"VAE: {args.pretrain_steps} pre-training steps (plain, {percept}), then {args.branch_steps} per branch; "
              f"batch {args.batch_size} of {args.size} px; {len(images)} held-out crops. Cells: mean [95 % CI of the "
              f"difference to c].", "", "| VAE | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
@@ -254,8 +257,10 @@ def table_experiment(args) -> str:
 def pooled(folders: list[Path], part: str, reference: str, digits: int) -> list[str]:
     """Rows of one experiment pooled over training seeds: per-seed means, pooled mean [95 % CI vs reference]."""
     runs = [json.loads((f / part / "scores.json").read_text()) for f in folders]
-    columns = list(next(iter(runs[0].values())))
-    lines = ["| row | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    columns = [c for c in VAE_COLUMNS if c in runs[0][reference]] or list(runs[0][reference])
+    titles = [VAE_COLUMNS.get(c, c) for c in columns]
+    extra = [" paper FID / AS / CD |"] if part == "table" else [""]
+    lines = ["| row | " + " | ".join(titles) + " |" + extra[0], "|---" * (len(columns) + 1 + (part == "table")) + "|"]
     for row in runs[0]:
         cells = []
         for c in columns:
@@ -267,7 +272,7 @@ def pooled(folders: list[Path], part: str, reference: str, digits: int) -> list[
                 base = sum((r[reference][c] for r in runs), [])
                 _, lo, hi = bootstrap_diff(values, base)
                 cells.append(f"{np.nanmean(values):.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}] ({seeds})")
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+        lines.append(f"| {row} | " + " | ".join(cells) + " |" + (f" {PAPER_TABLE4[row]} |" if part == "table" else ""))
     return lines
 
 

@@ -87,6 +87,11 @@ def child(args) -> None:
 
 
 def launch(args, spec: dict) -> None:
+    if spec["job"] == "train":
+        done = Path(spec["out"], f"bench-{spec['options'].get('part', 'run')}.json")
+        if done.is_file() and json.loads(done.read_text()).get("steps") == args.steps:
+            print(f"  {spec['name']}: trained before ({json.loads(done.read_text())['seconds']:.0f} s)", flush=True)
+            return
     seconds = launch_child(__file__, "--child", spec, ["--size", str(args.size), "--batch-size", str(args.batch_size),
                                                       "--steps", str(args.steps), "--per-bucket", str(args.per_bucket)])
     print(f"  {spec['name']}: {seconds:.0f} s", flush=True)
