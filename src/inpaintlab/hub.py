@@ -182,6 +182,22 @@ def offline_mode() -> Iterator[None]:
             setattr(module, name, value)
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' load reports (keys a partial load skips on purpose) and progress bars, then restore them."""
+    from transformers.utils import logging
+
+    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+        if bars:
+            logging.enable_progress_bar()
+
+
 def from_cache_or_hub(
     load: Callable[[bool], T],
     *,

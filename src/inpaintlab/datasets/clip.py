@@ -16,7 +16,6 @@ model" without naming one, and ViT-L/14 is the CLIP image encoder most used in t
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import torch.nn.functional as F
 from .. import hub
 from ..errors import InpaintlabError, MissingWeightsError
 from ..hub import hub_cache_dir, hub_offline  # their home is inpaintlab.hub; kept importable from here
+from ..hub import quiet_transformers
 from . import DEFAULT_CLIP
 
 __all__ = ["DEFAULT_CLIP", "CLIP_MEAN", "CLIP_STD", "ClipVision", "load_clip_vision", "hub_cache_dir", "hub_offline"]
@@ -120,22 +120,6 @@ def _crop(value: object, default: int) -> tuple[int, int]:
     return default, default
 
 
-@contextlib.contextmanager
-def _quiet_transformers():
-    """Hide transformers' warnings about the text-tower weights a vision-only load ignores."""
-    from transformers.utils import logging
-
-    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(level)
-        if bars:
-            logging.enable_progress_bar()
-
-
 OFFLINE = "offline mode is on (HF_HUB_OFFLINE=1 or local_files_only)"
 
 
@@ -172,7 +156,7 @@ def load_clip_vision(
                                   f"save_pretrained, or a hub id such as {DEFAULT_CLIP})")
     source = str(local) if is_path else model
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             if is_path:  # a folder: never the network
                 net = load(source, True)
             else:

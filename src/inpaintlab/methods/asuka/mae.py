@@ -24,7 +24,6 @@ random draw from an explicit ``torch.Generator`` (one, or one per sample).
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
 import os
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ... import hub
+from ...hub import quiet_transformers
 from ...errors import BadMaskError, InpaintlabError, MissingWeightsError
 
 __all__ = [
@@ -173,22 +173,6 @@ def build_mae(config, *, generator: torch.Generator) -> nn.Module:
 POSITION_KEYS = ("vit.embeddings.position_embeddings", "decoder.decoder_pos_embed")
 
 
-@contextlib.contextmanager
-def _quiet_transformers():
-    """Hide transformers' load report (the position tables it reports are rewritten) and progress bars."""
-    from transformers.utils import logging
-
-    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        logging.set_verbosity(level)
-        if bars:
-            logging.enable_progress_bar()
-
-
 def _loading_problems(info: dict) -> list[str]:
     """What a ``from_pretrained`` loading report says went wrong, the position tables excepted."""
     def named(key: Any) -> str:
@@ -240,7 +224,7 @@ def load_mae(
             local_files_only=local_only, cache_dir=cache_dir, dtype=torch.float32)
 
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             model, info = load(True) if local else hub.from_cache_or_hub(load, local_files_only=local_files_only)
     except hub.HubUnavailable as exc:
         why = "the hub is switched off (HF_HUB_OFFLINE=1 or local_files_only)" if exc.switched_off else exc.why
