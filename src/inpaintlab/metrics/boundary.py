@@ -1,8 +1,10 @@
 """Seam metrics on the hole's boundary: Color Distance (CD) and the boundary gradient error.
 
 Both look only at the pixels where the hole meets the kept region, where a visible seam lives.
-Pixels are 4-connected: a hole pixel and a kept pixel *straddle the boundary* when they share
-an edge. The image border is not a boundary (nothing lies beyond it).
+The boundary gradient error is our own quantity; ASUKA's evaluation metric is ``grad``
+(:mod:`.grad`, after its ``eval/cal_grad.py``). Pixels are 4-connected: a hole pixel and a kept
+pixel *straddle the boundary* when they share an edge. The image border is not a boundary
+(nothing lies beyond it).
 """
 
 from __future__ import annotations
@@ -64,11 +66,14 @@ def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
 
 
 def boundary_gradient_error(images: torch.Tensor, reference: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    """Boundary gradient error (ASUKA's evaluation): Sobel magnitude of ``images - reference`` on the hole's edge.
+    """Boundary gradient error (inpaintlab's own): Sobel magnitude of ``images - reference`` on the hole's edge.
 
-    Per channel, the mean of ``|Sobel(result - reference)|`` over the inner-boundary pixels
-    (:func:`inner_boundary`), then the mean over channels. Images in [0, 1]; the Sobel kernels
-    are OpenCV's unnormalised ones (a unit step across a straight edge gives 4).
+    Per RGB channel, the mean of ``|Sobel(result - reference)|`` over the inner 4-boundary pixels
+    (:func:`inner_boundary`), then the mean over channels. Images in [0, 1] (not rounded, no
+    compositing); the Sobel kernels are OpenCV's unnormalised ones (a unit step across a straight
+    edge gives 4). This is *not* ASUKA's evaluation: ASUKA's Grad (``eval/cal_grad.py``) works on
+    the 8-bit scale over the Canny edge of the mask and is :func:`inpaintlab.metrics.grad.grad_error`
+    (metric ``grad``).
     """
     h = _hole4(hole, images)
     edge = inner_boundary(h).double()

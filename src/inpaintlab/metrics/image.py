@@ -65,7 +65,10 @@ class ColorDistance(PerImageMetric):
 
 @METRICS.register("boundary-gradient")
 class BoundaryGradientError(PerImageMetric):
-    """Sobel magnitude of (result - reference) on the hole's edge pixels, per channel then averaged (ASUKA)."""
+    """Sobel magnitude of (result - reference) on the hole's inner 4-boundary, RGB in [0, 1], mean over channels.
+
+    inpaintlab's own seam check, not ASUKA's evaluation (that is the ``grad`` metric).
+    """
 
     name, higher_is_better, needs_hole = "boundary-gradient", False, True
 

@@ -6,7 +6,8 @@ decoder conditioned on the unmasked pixels.
 configuration, the 2-D sin-cos position tables written after every build and load, checkpoint
 loading at a new image size, the input preprocessing, the token hole, the decoder features of
 block 6 of 8 (the prior), the optional partial-token embedding of the official fine-tuned MAE, and
-the fine-tuning objective (adaptive masking, masked MSE over ``irr_mask``).
+the fine-tuning objective (adaptive masking, masked MSE over ``irr_mask``). :mod:`.augment` holds
+the decoder's colour augmentation (torchvision's ColorJitter semantics, per-sample generators).
 The specification of record is ``../shared/methods/asuka-seamless.md``, sections 0 and 2. Names
 below load on first use: importing this package does not import torch.
 """
@@ -20,6 +21,7 @@ _LAZY = {name: "mae" for name in (
     "embed_patches", "encode", "decoder_tokens", "run_decoder", "decoder_head", "prior_features",
     "PartialTokenEmbed", "masking_fits", "adaptive_noise", "mask_from_noise", "irr_mask", "AdaptiveMasking",
     "adaptive_masking", "masked_mse", "finetune_loss")}
+_LAZY |= {name: "augment" for name in ("ColorJitter", "JitterParams", "color_jitter")}
 
 __all__ = sorted(_LAZY)
 __getattr__ = lazy_exports(__name__, _LAZY)
