@@ -117,5 +117,22 @@ def read_trained(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tens
                           f"training run folder with an export or a checkpoint, nor a run's checkpoints/*.ckpt")
 
 
-__all__ = ["export_generator", "export_state", "state_fingerprint", "checkpoint_generator", "read_trained", "is_run_checkpoint", "FORMAT",
+def read_trained_as(path: str | Path, method: str, *, flag: str = "", command: str | None = None
+                    ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """:func:`read_trained` of a path that must hold ``method``'s network; a missing path or another method is one line.
+
+    ``flag`` names the option the path came from (``--vae``); ``command`` is the training command
+    that makes such a run (default ``inpaintlab train METHOD``).
+    """
+    name = f"{flag} {path}" if flag else str(path)
+    if not Path(path).expanduser().exists():
+        raise InpaintlabError(f"{name}: no such file or folder (a run of `{command or 'inpaintlab train ' + method}` "
+                              f"or its export)")
+    meta, state = read_trained(path)
+    if meta.get("method") != method:
+        raise InpaintlabError(f"{name} holds a {meta.get('method')!r} network, not a {method} one")
+    return meta, state
+
+
+__all__ = ["export_generator", "read_trained_as", "export_state", "state_fingerprint", "checkpoint_generator", "read_trained", "is_run_checkpoint", "FORMAT",
            "WEIGHTS", "META"]

@@ -10,7 +10,6 @@ Exports are safetensors; loading runs no code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -66,18 +65,13 @@ class SeamlessInpainter(Backend):
     def __init__(self, options: SeamlessOptions | None = None, **values):
         super().__init__(options, **values)
         from ...devices import resolve_device
-        from ...train.export import read_trained
+        from ...train.export import read_trained_as
 
         o = self.options
         if not o.checkpoint:
             raise InpaintlabError(f"seamless needs --option checkpoint=RUN: a run of `inpaintlab train "
                                   f"{DENOISER_METHOD}`")
-        if not Path(o.checkpoint).expanduser().exists():
-            raise InpaintlabError(f"{o.checkpoint}: no such file or folder (a `train {DENOISER_METHOD}` run)")
-        meta, state = read_trained(o.checkpoint)
-        if meta.get("method") != DENOISER_METHOD:
-            raise InpaintlabError(f"{o.checkpoint} holds a {meta.get('method')!r} network, not a "
-                                  f"{DENOISER_METHOD} one")
+        meta, state = read_trained_as(o.checkpoint, DENOISER_METHOD)
         gen = meta["generator"]
         self.device = resolve_device(o.device, allow_auto=True)
         self.unet = load_state(build_unet(gen["unet"]), state, "UNet").eval().to(self.device)

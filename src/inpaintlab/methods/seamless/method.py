@@ -139,14 +139,9 @@ def _check_mask_options(o: SeamlessMaskOptions) -> None:
 
 def denoiser_state(path: str) -> dict[str, torch.Tensor]:
     """The UNet weights of a ``seamless-denoiser`` run or export."""
-    from ...train.export import read_trained
+    from ...train.export import read_trained_as
 
-    if not Path(path).expanduser().exists():
-        raise InpaintlabError(f"--init {path}: no such file or folder (a `train {DENOISER_METHOD}` run)")
-    meta, state = read_trained(path)
-    if meta.get("method") != DENOISER_METHOD:
-        raise InpaintlabError(f"--init {path} holds a {meta.get('method')!r} network, not a {DENOISER_METHOD} one")
-    return state
+    return read_trained_as(path, DENOISER_METHOD, flag="--init")[1]
 
 
 def starting_vae(pretrained: str):

@@ -115,13 +115,9 @@ def frozen(module: torch.nn.Module) -> torch.nn.Module:
 
 def load_vae_run(path: str):
     """The VAE of a ``seamless-vae`` run or export: (AutoencoderKL, meta, state)."""
-    from ...train.export import read_trained
+    from ...train.export import read_trained_as
 
-    if not Path(path).expanduser().exists():
-        raise InpaintlabError(f"--vae {path}: no such file or folder (a run of `inpaintlab train {VAE_METHOD}`)")
-    meta, state = read_trained(path)
-    if meta.get("method") != VAE_METHOD:
-        raise InpaintlabError(f"--vae {path} holds a {meta.get('method')!r} network, not a {VAE_METHOD} one")
+    meta, state = read_trained_as(path, VAE_METHOD, flag="--vae")
     return load_state(build_vae(meta["generator"]["vae"]), state, "VAE"), meta, state
 
 

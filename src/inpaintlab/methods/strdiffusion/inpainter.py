@@ -23,16 +23,12 @@ from .sde import SDEConfig, Schedule
 
 
 def _load_part(path: Path, method: str, part: str | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
-    from ...train.export import read_trained
+    from ...train.export import read_trained_as
     from .discriminator import DiscriminatorConfig, TimeDiscriminator
     from .unet import ConditionalUNet, unet_config_from_dict
 
-    if not path.exists():
-        raise InpaintlabError(f"{path}: no such file or folder (a run of `inpaintlab train {method}"
-                              f"{' --part ' + part if part else ''}` or its export)")
-    meta, state = read_trained(path)
-    if meta.get("method") != method:
-        raise InpaintlabError(f"{path} holds a {meta.get('method')!r} network, not a {method} one")
+    meta, state = read_trained_as(path, method, command=f"inpaintlab train {method}"
+                                                        f"{' --part ' + part if part else ''}")
     gen = meta["generator"]
     if part is not None and gen.get("part") != part:
         raise InpaintlabError(f"{path} holds StrDiffusion's {gen.get('part')} network, not its {part} one")
