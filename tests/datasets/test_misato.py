@@ -266,3 +266,166 @@ def test_cli_build_misato_end_to_end(tmp_path, tiny_clip):
     assert isinstance(result.exception, InpaintlabError) and "not NAME=DIR" in str(result.exception)
     result = CliRunner().invoke(app, ["datasets", "list"])
     assert result.exit_code == 0 and "folder" in result.output and "hf" in result.output
+
+
+# ------------------------------------------------------------------------------------------------
+# MISATO's masks: the mixture without rectangles; background domains with a foreground folder
+
+PIXEL_EMBED = lambda images: np.stack([im.numpy().reshape(-1)[:7] for im in images])  # noqa: E731
+
+
+def test_misato_masks_by_default_leave_out_rectangles(tmp_path):
+    folder = write_domain(tmp_path / "d", [noise_image(20, 24, k) for k in range(4)])
+    out = tmp_path / "out"
+    build_misato(MisatoConfig(domains=[("d", str(folder))], per_domain=3, size=64, seed=3), out, embed=PIXEL_EMBED)
+    m = manifest(out)
+    assert m["config"]["mask_kind"] == "misato"
+    assert m["config"]["mask_params"] == {"object_folder": None, "lo": 0.1, "hi": 0.7, "max_tries": 1000,
+                                          "rectangles": False}
+    assert "foreground_min_hole" not in m["config"] and m["config"]["foreground"] == {}
+    mix = MASKS.get("misato")(rectangles=False)
+    for i, it in enumerate(m["items"]):
+        expected, family = mix.draw(64, 64, np.random.default_rng(np.random.SeedSequence([3, 0, i])))
+        assert family not in ("rectangle", "complement-rectangle")
+        assert np.array_equal(load_mask(out / it["mask"])[0, 0].numpy(), expected)
+    # The training mixture on request; a different build, so its folder is not reused.
+    cfg = MisatoConfig(domains=[("d", str(folder))], per_domain=3, size=64, seed=3, mask_params={"rectangles": "true"})
+    with pytest.raises(ConfigMismatchError, match=r"config\.mask_params\.rectangles \(false -> true\)"):
+        build_misato(cfg, out, embed=PIXEL_EMBED)
+    build_misato(cfg, tmp_path / "out2", embed=PIXEL_EMBED)
+    assert manifest(tmp_path / "out2")["config"]["mask_params"]["rectangles"] is True
+
+
+def foreground_native(h: int, w: int, seed: int) -> np.ndarray:
+    """A disc and a bar at random places; seed 0: all foreground but a 9x9 corner of the centre square."""
+    if seed == 0:
+        fg = np.ones((h, w), np.uint8) * 255
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        fg[top + s - 9:top + s, left + s - 9:left + s] = 0
+        return fg
+    rng = np.random.default_rng(seed)
+    fg = np.zeros((h, w), np.uint8)
+    cv2.circle(fg, (int(rng.integers(0, w)), int(rng.integers(0, h))), int(min(h, w) * 0.3), 255, -1)
+    y = int(rng.integers(0, h - 6))
+    fg[y:y + 6, : w // 2] = 255
+    return fg
+
+
+def reference_foreground(path: Path, size: int) -> np.ndarray:
+    """Independent reference: centre square with PIL, PIL's nearest (pixel centres) to ``size``, white = foreground."""
+    im = Image.open(path).convert("L")
+    w, h = im.size
+    s = min(h, w)
+    box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
+    return np.asarray(im.crop(box).resize((size, size), Image.NEAREST)) >= 128
+
+
+@pytest.fixture
+def two_domains(tmp_path):
+    """A plain domain and a background domain (different image shapes) with one foreground mask per image."""
+    shapes = [(40, 56), (56, 40), (64, 64), (45, 60), (40, 56)]
+    plain = write_domain(tmp_path / "plain", [noise_image(30, 30, 50 + k) for k in range(4)])
+    bg = tmp_path / "bg"
+    bg.mkdir()
+    fgdir = tmp_path / "fg"
+    fgdir.mkdir()
+    for k, (h, w) in enumerate(shapes):
+        Image.fromarray(noise_image(h, w, k)).save(bg / f"im{k:02d}.png")
+        Image.fromarray(foreground_native(h, w, k)).save(fgdir / f"im{k:02d}.png")
+    return plain, bg, fgdir
+
+
+def test_background_hole_never_touches_the_foreground(tmp_path, two_domains):
+    plain, bg, fgdir = two_domains
+    domains = [("plain", str(plain)), ("bg", str(bg))]
+    common = dict(domains=domains, per_domain=5, size=64, seed=4, allow_fewer=True)
+    out, ref = tmp_path / "out", tmp_path / "ref"
+    build_misato(MisatoConfig(foreground={"bg": str(fgdir)}, **common), out, embed=PIXEL_EMBED)
+    build_misato(MisatoConfig(**common), ref, embed=PIXEL_EMBED)  # the same build without a foreground
+    m, r = manifest(out), manifest(ref)
+    assert m["config"]["foreground"] == {"bg": str(fgdir.resolve())} and m["config"]["foreground_min_hole"] == 0.01
+
+    mix = MASKS.get("misato")(rectangles=False)
+    items = [it for it in m["items"] if it["domain"] == "bg"]
+    unrestricted = {it["name"]: it for it in r["items"] if it["domain"] == "bg"}
+    assert len(items) == 5
+    for i, it in enumerate(items):
+        fg = reference_foreground(fgdir / f"{it['name']}.png", 64)
+        hole = load_mask(out / it["mask"])[0, 0].numpy()
+        assert not (hole.astype(bool) & fg).any()  # pixel-exact: the saved hole never touches the foreground
+        # Reference redraw rule: draws from the same generator until the restricted hole covers > 1 %.
+        rng = np.random.default_rng(np.random.SeedSequence([4, 1, i]))
+        for draws in range(1, 101):
+            drawn = mix(64, 64, rng)
+            expected = drawn * ~fg
+            if expected.mean() > 0.01:
+                break
+        assert np.array_equal(hole, expected) and it["draws"] == draws
+        assert it["hole_ratio"] == pytest.approx(hole.mean()) and it["foreground_ratio"] == pytest.approx(fg.mean())
+        assert it["drawn_hole_ratio"] == pytest.approx(drawn.mean())
+        assert it["foreground"] == str((fgdir / f"{it['name']}.png").resolve())
+        if draws == 1:  # the first draw is the unrestricted build's mask, minus the foreground
+            first = load_mask(ref / unrestricted[it["name"]]["mask"])[0, 0].numpy()
+            assert np.array_equal(hole, first * ~fg)
+        # The image itself is the same as without a foreground.
+        assert np.array_equal(np.asarray(Image.open(out / it["image"])), np.asarray(Image.open(ref / it["image"])))
+    assert max(it["draws"] for it in items) > 1  # the nearly-all-foreground image needed redraws
+    assert all(it["foreground_ratio"] > 0 for it in items)
+    # A domain without a foreground folder is built exactly as before.
+    assert [it for it in m["items"] if it["domain"] == "plain"] == [it for it in r["items"] if it["domain"] == "plain"]
+    for it in (it for it in r["items"] if it["domain"] == "plain"):
+        assert (out / it["mask"]).read_bytes() == (ref / it["mask"]).read_bytes()
+    assert not any("foreground" in it for it in r["items"])
+
+
+def test_background_domain_errors_are_one_line(tmp_path, two_domains):
+    plain, bg, fgdir = two_domains
+    domains = [("plain", str(plain)), ("bg", str(bg))]
+    common = dict(domains=domains, per_domain=5, size=64, allow_fewer=True)
+    (fgdir / "im03.png").unlink()
+    with pytest.raises(InpaintlabError, match=r"domain 'bg': no foreground mask .*fg/im03\.png for image im03") as info:
+        build_misato(MisatoConfig(foreground={"bg": str(fgdir)}, **common), tmp_path / "out", embed=PIXEL_EMBED)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "out" / "images").exists()  # refused before any image is written
+    for fg, pattern in [({"nope": str(fgdir)}, r"--foreground nope=.*there is no domain 'nope' \(domains: plain, bg\)"),
+                        ({"bg": str(tmp_path / "none")}, r"--foreground bg=.*none: no such folder")]:
+        with pytest.raises(InpaintlabError, match=pattern) as info:
+            build_misato(MisatoConfig(foreground=fg, **common), tmp_path / "out2", embed=PIXEL_EMBED)
+        assert "\n" not in str(info.value)
+    with pytest.raises(InpaintlabError, match=r"--foreground-min-hole must be a number in \[0, 1\)"):
+        build_misato(MisatoConfig(foreground={"bg": str(fgdir)}, foreground_min_hole=1.0, **common), tmp_path / "out2",
+                     embed=PIXEL_EMBED)
+    # An image that is all foreground: no hole can be drawn; the error names the image.
+    Image.fromarray(np.full((40, 56), 255, np.uint8)).save(fgdir / "im03.png")
+    with pytest.raises(InpaintlabError, match=r"domain 'bg', image im03 \(foreground .*im03\.png\): none of 100 masks "
+                                              r"drawn left more than 0\.01 of the image outside the foreground "
+                                              r"\(100% of the image;.*lower --foreground-min-hole") as info:
+        build_misato(MisatoConfig(foreground={"bg": str(fgdir)}, **common), tmp_path / "out3", embed=PIXEL_EMBED)
+    assert "\n" not in str(info.value)
+
+
+def test_cli_foreground(tmp_path, tiny_clip, two_domains):
+    plain, bg, fgdir = two_domains
+    app = typer.Typer()
+    app.add_typer(datasets_app, name="datasets")
+    base = ["datasets", "build-misato", "--domain", f"plain={plain}", "--domain", f"bg={bg}", "--per-domain", "2",
+            "--clip", tiny_clip, "--size", "64"]
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(app, base + ["--out", str(out), "--foreground", f"bg={fgdir}",
+                                             "--foreground-min-hole", "0.02"])
+    assert result.exit_code == 0, result.output
+    m = manifest(out)
+    assert m["config"]["foreground"] == {"bg": str(fgdir.resolve())} and m["config"]["foreground_min_hole"] == 0.02
+    assert m["config"]["mask_params"]["rectangles"] is False
+    for it in m["items"]:
+        hole = load_mask(out / it["mask"])[0, 0].numpy().astype(bool)
+        if it["domain"] == "bg":
+            assert it["hole_ratio"] > 0.02 and not (hole & reference_foreground(fgdir / f"{it['name']}.png", 64)).any()
+        else:
+            assert "foreground" not in it
+    for extra, pattern in [(["--foreground", "bg"], "--foreground 'bg' is not NAME=DIR"),
+                           (["--foreground", f"bg={fgdir}", "--foreground", f"bg={plain}"],
+                            "--foreground names domain bg more than once")]:
+        result = CliRunner().invoke(app, base + ["--out", str(tmp_path / "x")] + extra)
+        assert isinstance(result.exception, InpaintlabError) and pattern in str(result.exception), result.output

@@ -129,3 +129,33 @@ def test_misato_without_objects_renormalises_the_other_families():
         assert abs(fams.count(fam) / n - p) < 4 * math.sqrt(p * (1 - p) / n)
     r = [mix(64, 64, make_rng(2, s)).mean() for s in range(300)]
     assert min(r) >= 0.1 and max(r) < 0.5
+
+
+@pytest.mark.parametrize("with_objects", [True, False])
+def test_misato_without_rectangles_renormalises_and_never_draws_one(object_dir, with_objects):
+    folder = {"object_folder": str(object_dir)} if with_objects else {}
+    mix = make_generator("misato", lo=0.1, hi=0.5, rectangles="false", **folder)  # as --param rectangles=false
+    weights = {"object": 0.5 / 0.9, "comod": 0.2 / 0.9, "lama": 0.2 / 0.9} if with_objects else {"comod": 0.5, "lama": 0.5}
+    assert set(mix.weights) == set(weights) and mix.weights == pytest.approx(weights, abs=1e-12)
+    n = 10000
+    fams = [mix.choose_family(make_rng(5, s)) for s in range(n)]
+    expected = {"comod": weights["comod"], "lama": weights["lama"]}
+    if with_objects:
+        expected |= {"object": 5 / 18, "object+comod": 5 / 36, "object+lama": 5 / 36}
+    assert set(fams) == set(expected)
+    for fam, p in expected.items():
+        assert abs(fams.count(fam) / n - p) < 4 * math.sqrt(p * (1 - p) / n), fam
+    for s in range(200):
+        hole, fam = mix.draw(64, 64, make_rng(6, s))
+        assert fam not in ("rectangle", "complement-rectangle")
+        assert 0.1 <= hole.mean() < 0.5
+
+
+def test_misato_keeps_the_rectangles_by_default(object_dir):
+    for folder in ({"object_folder": str(object_dir)}, {}):
+        default = make_generator("misato", lo=0.1, hi=0.5, **folder)
+        explicit = make_generator("misato", lo=0.1, hi=0.5, rectangles=True, **folder)
+        assert default.rectangles is True and default.weights == explicit.weights
+        assert {"rectangle", "complement-rectangle"} <= set(default.weights)
+        for s in range(20):
+            np.testing.assert_array_equal(default(64, 64, make_rng(7, s)), explicit(64, 64, make_rng(7, s)))

@@ -20,6 +20,31 @@ For each domain (a folder or glob of images), :func:`build_misato`:
 6. writes ``OUT/manifest.json``: the settings, every item (domain, source, cluster id and size,
    distance to the centre, hole ratio, image and mask files), the skipped files.
 
+**Masks.** The default ``mask_kind`` is ``misato``, ASUKA's training mixture, and the builder's
+default parameters for it are :data:`BUILDER_MASK_DEFAULTS` ``{"rectangles": False}``: MISATO's
+masks are the mixture *without* the rectangle and complement-rectangle families (ASUKA, Sec. 4).
+``mask_params`` are applied on top (``--mask-param rectangles=true`` gives the training mixture);
+the manifest records the resolved parameters, so a build made before this default (whose record
+has no ``rectangles``) is a different build and a rerun into its folder is refused. The mixture's
+hole-ratio range (``lo``, ``hi``) applies to the drawn mask, before a foreground is removed.
+
+**Background domains** (ASUKA's COCO domain: "we identify the foreground with provided
+segmentation and remove it from the generated masks"). ``foreground`` maps a domain name to a
+folder of per-image foreground masks, ``<image stem>.png`` (or .jpg / .jpeg / .bmp / .webp, as
+``inpaintlab train --foreground``; white = foreground, read by
+:func:`inpaintlab.masks.background.read_foreground` at the image's native size). For such a
+domain each foreground mask is centre-cropped exactly as its image and resized to ``size`` with
+pixel-centre nearest-neighbour (``cv2.INTER_NEAREST_EXACT``, PIL's ``NEAREST``), and the hole is
+``drawn hole AND NOT foreground``: the foreground is never in the hole. When that leaves a hole of
+at most ``foreground_min_hole`` of the image (default 0.01; 0 refuses only an empty hole), the
+mask is drawn again *from the same generator* (so a result depends on the seed alone), at most
+:data:`FOREGROUND_MAX_TRIES` draws, after which the build stops with one line naming the image.
+Such items also record ``foreground`` (the mask file), ``foreground_ratio``, ``drawn_hole_ratio``
+(the accepted draw, before removal) and ``draws``; their ``hole_ratio`` is after removal. A
+chosen image without its foreground mask is an error (before any image is written), never a
+silent skip: a benchmark's domains must hold the images it says. Domains without a folder are
+built exactly as before. ``foreground_min_hole`` is recorded only when a domain has a folder.
+
 A domain with fewer readable images than ``per_domain`` is an error, unless ``allow_fewer``,
 which takes all of that domain's images (each its own cluster, distance 0). Every file is written
 atomically; CLIP embeddings are cached in ``OUT/embeddings/<domain>.npz`` so a rerun of an
@@ -37,12 +62,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import cv2
 import numpy as np
 import torch
 
 from ..atomic import atomic_write
 from ..errors import InpaintlabError
 from ..images import resize, save_image, save_mask, to_tensor
+from ..masks.background import foreground_file
 from ..runs import check_compatible, versions
 from .clip import DEFAULT_CLIP, load_clip_vision
 from . import open_image_set
@@ -50,12 +77,16 @@ from .folder import FolderDataset
 from .source import ImageSource
 
 __all__ = ["MisatoConfig", "BuildSummary", "build_misato", "select_representatives", "centre_crop",
-           "mask_rng", "Embed"]
+           "mask_rng", "effective_mask_params", "crop_resize_foreground", "BUILDER_MASK_DEFAULTS", "Embed"]
 
 #: A feature function: a list of ``(1, 3, H, W)`` images in [0, 1] -> float32 ``(N, D)``.
 Embed = Callable[[Sequence[torch.Tensor]], np.ndarray]
 
 MANIFEST = "manifest.json"
+#: the builder's default mask parameters per mask kind, under the given ``mask_params``: MISATO has no rectangles
+BUILDER_MASK_DEFAULTS: dict[str, dict[str, Any]] = {"misato": {"rectangles": False}}
+#: draws of one background-domain mask before giving up (each from the same generator)
+FOREGROUND_MAX_TRIES = 100
 _DOMAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -69,7 +100,9 @@ class MisatoConfig:
     seed: int = 0
     clip: str = DEFAULT_CLIP
     mask_kind: str = "misato"
-    mask_params: dict[str, Any] = field(default_factory=dict)
+    mask_params: dict[str, Any] = field(default_factory=dict)  # on top of BUILDER_MASK_DEFAULTS[mask_kind]
+    foreground: dict[str, str] = field(default_factory=dict)  # domain name -> folder of <image stem>.png, white
+    foreground_min_hole: float = 0.01  # a background hole must cover more than this share of the image
     allow_fewer: bool = False
     # Run-time options below: they never change a result, so a rerun may change them.
     batch_size: int = 32
@@ -108,6 +141,23 @@ def validate(cfg: MisatoConfig) -> None:
             raise InpaintlabError(f"--{what} must be a positive integer, got {value!r}")
     if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise InpaintlabError(f"--seed must be a non-negative integer, got {cfg.seed!r}")
+    if not isinstance(cfg.foreground, dict):
+        raise InpaintlabError(f"foreground must map domain names to folders, got {type(cfg.foreground).__name__}")
+    for name, folder in cfg.foreground.items():
+        if name not in names:
+            raise InpaintlabError(f"--foreground {name}={folder}: there is no domain {name!r} (domains: "
+                                  f"{', '.join(names)})")
+        if not Path(folder).expanduser().is_dir():
+            raise InpaintlabError(f"--foreground {name}={folder}: no such folder (one mask per image, "
+                                  f"<image stem>.png, white = foreground)")
+    m = cfg.foreground_min_hole
+    if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < 1:
+        raise InpaintlabError(f"--foreground-min-hole must be a number in [0, 1), got {m!r}")
+
+
+def effective_mask_params(cfg: MisatoConfig) -> dict[str, Any]:
+    """The mask parameters a build uses: :data:`BUILDER_MASK_DEFAULTS` of its kind, then ``cfg.mask_params``."""
+    return {**BUILDER_MASK_DEFAULTS.get(cfg.mask_kind, {}), **cfg.mask_params}
 
 
 def make_mask_generator(kind: str, params: dict[str, Any]):
@@ -132,7 +182,10 @@ def _config_record(cfg: MisatoConfig) -> dict[str, Any]:
     record = asdict(cfg)
     record["domains"] = [[name, spec] for name, spec in cfg.domains]
     # typed, defaults included: "16" on the command line and 16 from Python are one build
-    record["mask_params"] = resolved_params(cfg.mask_kind, cfg.mask_params)
+    record["mask_params"] = resolved_params(cfg.mask_kind, effective_mask_params(cfg))
+    record["foreground"] = {name: str(Path(folder).expanduser().resolve()) for name, folder in cfg.foreground.items()}
+    if not cfg.foreground:
+        del record["foreground_min_hole"]  # no effect without a foreground: builds made before it stay comparable
     return record
 
 
@@ -280,6 +333,59 @@ def draw_mask(generate, size: int, rng: np.random.Generator, kind: str) -> np.nd
     return hole.astype(np.float32)
 
 
+def crop_resize_foreground(foreground: np.ndarray, size: int) -> np.ndarray:
+    """A native-size boolean foreground cut as its image is: centre square, then pixel-centre nearest to ``size``."""
+    square = centre_crop(np.asarray(foreground, bool))
+    if square.shape != (size, size):
+        # INTER_NEAREST_EXACT samples at pixel centres (as PIL's NEAREST), the grid INTER_AREA / INTER_CUBIC use
+        square = cv2.resize(square.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST_EXACT) > 0
+    return square
+
+
+def background_mask(generate, size: int, rng: np.random.Generator, kind: str, foreground: np.ndarray,
+                    min_hole: float, what: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """``drawn hole AND NOT foreground``, drawn again from ``rng`` while it covers at most ``min_hole``.
+
+    Returns the hole and what the manifest records of it (ratios, draws); after
+    :data:`FOREGROUND_MAX_TRIES` draws, one :class:`HoleRatioError` line naming ``what``.
+    """
+    from ..masks.background import background_hole
+    from ..masks.base import HoleRatioError
+
+    drawn: list[float] = []
+
+    def draw(height: int, width: int, r: np.random.Generator) -> np.ndarray:
+        hole = draw_mask(generate, size, r, kind)
+        drawn.append(float(hole.mean()))
+        return hole
+
+    try:
+        hole = background_hole(draw, foreground, rng, lo=min_hole, hi=1.0, max_tries=FOREGROUND_MAX_TRIES)
+    except HoleRatioError:
+        raise HoleRatioError(f"{what}: none of {FOREGROUND_MAX_TRIES} masks drawn left more than {min_hole:g} of the "
+                             f"image outside the foreground ({foreground.mean():.0%} of the image; the drawn holes "
+                             f"covered {min(drawn):.0%}-{max(drawn):.0%}); lower --foreground-min-hole, or check "
+                             f"that mask") from None
+    return hole, {"foreground_ratio": float(foreground.mean()), "drawn_hole_ratio": drawn[-1], "draws": len(drawn)}
+
+
+def check_foreground_files(cfg: MisatoConfig, datasets: list[ImageSource], embedded, selections) -> dict[str, list]:
+    """Each background domain's foreground file per chosen image, in pick order; a missing one is one error line."""
+    files: dict[str, list] = {}
+    for (name, _), ds, (kept, _, _), picks in zip(cfg.domains, datasets, embedded, selections):
+        folder = cfg.foreground.get(name)
+        if folder is None:
+            continue
+        files[name] = [foreground_file(folder, ds.names[kept[row]]) for row, *_ in picks]
+        missing = [ds.names[kept[row]] for (row, *_), f in zip(picks, files[name]) if f is None]
+        if missing:
+            first = Path(folder).expanduser() / f"{Path(missing[0]).stem}.png"
+            more = f" (and {len(missing) - 1} more chosen images)" if len(missing) > 1 else ""
+            raise InpaintlabError(f"domain {name!r}: no foreground mask {first} for image {missing[0]}{more}; "
+                                  f"add <image stem>.png (white = foreground) to {folder}")
+    return files
+
+
 # ------------------------------------------------------------------------------------------------
 # the build
 
@@ -301,7 +407,7 @@ def build_misato(cfg: MisatoConfig, out: str | Path, *, embed: Embed | None = No
     out = Path(out)
     # 1. settings, mask generator and source files: every input error before any work
     validate(cfg)
-    generate = make_mask_generator(cfg.mask_kind, cfg.mask_params)
+    generate = make_mask_generator(cfg.mask_kind, effective_mask_params(cfg))
     datasets = [open_image_set(spec, size=None) for _, spec in cfg.domains]
     for (name, spec), ds in zip(cfg.domains, datasets):
         if len(ds) < cfg.per_domain and not cfg.allow_fewer:
@@ -355,6 +461,7 @@ def build_misato(cfg: MisatoConfig, out: str | Path, *, embed: Embed | None = No
             raise InpaintlabError(f"domain {name!r} gave only {len(picks)} non-empty clusters of {cfg.per_domain} "
                                   f"(duplicate images?); lower --per-domain, or --allow-fewer")
         selections.append(picks)
+    foreground_files = check_foreground_files(cfg, datasets, embedded, selections)
 
     # 4. images and masks
     items: list[dict[str, Any]] = []
@@ -362,11 +469,23 @@ def build_misato(cfg: MisatoConfig, out: str | Path, *, embed: Embed | None = No
     for d, ((name, _), ds, (kept, _, _), picks) in enumerate(zip(cfg.domains, datasets, embedded, selections)):
         for i, (row, cluster, cluster_size, distance) in enumerate(picks):
             k = kept[row]
-            hole = draw_mask(generate, cfg.size, mask_rng(cfg.seed, d, i), cfg.mask_kind)
-            files = write_item(ds.read(k), ds.names[k], out, name, cfg.size, hole)
+            source = ds.read(k)
+            rng = mask_rng(cfg.seed, d, i)
+            extra: dict[str, Any] = {}
+            if name in foreground_files:
+                from ..masks.background import read_foreground
+
+                fg_path = foreground_files[name][i]
+                fg = crop_resize_foreground(read_foreground(fg_path, *source.shape[:2]), cfg.size)
+                hole, extra = background_mask(generate, cfg.size, rng, cfg.mask_kind, fg, cfg.foreground_min_hole,
+                                              f"domain {name!r}, image {ds.names[k]} (foreground {fg_path})")
+                extra = {"foreground": str(fg_path.resolve()), **extra}
+            else:
+                hole = draw_mask(generate, cfg.size, rng, cfg.mask_kind)
+            files = write_item(source, ds.names[k], out, name, cfg.size, hole)
             items.append({"domain": name, "name": ds.names[k], **files, "source": sources[name][k],
                           "cluster": cluster, "cluster_size": cluster_size, "distance": distance,
-                          "hole_ratio": float(hole.mean())})
+                          "hole_ratio": float(hole.mean()), **extra})
         counts[name] = len(picks)
         log(f"domain {name}: {len(picks)} images from {len(kept)} readable files")
 

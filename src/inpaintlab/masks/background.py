@@ -106,5 +106,21 @@ def read_foreground(path: str | os.PathLike, height: int, width: int) -> np.ndar
     else:
         fg = levels >= white / 2
     if fg.shape != (int(height), int(width)):
-        fg = cv2.resize(fg.astype(np.uint8), (int(width), int(height)), interpolation=cv2.INTER_NEAREST) > 0
+        # INTER_NEAREST_EXACT samples at pixel centres (PIL's NEAREST), the grid the image's resizes use;
+        # INTER_NEAREST is offset by up to a source pixel
+        fg = cv2.resize(fg.astype(np.uint8), (int(width), int(height)), interpolation=cv2.INTER_NEAREST_EXACT) > 0
     return fg
+
+
+#: the file types a foreground mask may have, tried in this order
+FOREGROUND_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def foreground_file(folder: str | os.PathLike, name: str) -> Path | None:
+    """``folder/<stem of name>.png`` (or another of :data:`FOREGROUND_SUFFIXES`), if it exists."""
+    stem = Path(name).stem
+    for suffix in FOREGROUND_SUFFIXES:
+        path = Path(folder).expanduser() / f"{stem}{suffix}"
+        if path.is_file():
+            return path
+    return None

@@ -4,6 +4,10 @@
 rectangle mask. We combine object-shape mask with Co-Mod style and LaMa style with the chance of
 25 %, respectively." The hole-ratio range is configurable: the numbers of the paper's range are
 missing from our copy of the text, so the default [0.1, 0.7) is ours.
+
+MISATO's masks are this mixture *without* the rectangle and complement-rectangle families
+(``rectangles=False``): the remaining families are renormalised, 5/9 object, 2/9 Co-Mod, 2/9 LaMa
+(with object shapes) or 1/2 Co-Mod, 1/2 LaMa (without); the object's combinations are unchanged.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ MISATO_WEIGHTS: dict[str, float] = {
 }
 #: what an object-shape mask is combined with -> probability (the rest: the object alone)
 OBJECT_COMBINATIONS: dict[str, float] = {"object+comod": 0.25, "object+lama": 0.25}
+#: the families MISATO's masks leave out (``rectangles=False``)
+RECTANGLE_FAMILIES = ("rectangle", "complement-rectangle")
 
 
-def family_weights(with_objects: bool) -> dict[str, float]:
-    """The mixture's families and probabilities; without objects the other four renormalised (40/40/10/10)."""
-    weights = {k: v for k, v in MISATO_WEIGHTS.items() if with_objects or k != "object"}
+def family_weights(with_objects: bool, rectangles: bool = True) -> dict[str, float]:
+    """The mixture's families and probabilities, the ones left out renormalised (no objects: 40/40/10/10)."""
+    weights = {k: v for k, v in MISATO_WEIGHTS.items()
+               if (with_objects or k != "object") and (rectangles or k not in RECTANGLE_FAMILIES)}
     total = sum(weights.values())
     return {k: v / total for k, v in weights.items()}
 
@@ -41,11 +48,12 @@ class MisatoMixture:
     lo: float = 0.1
     hi: float = 0.7
     max_tries: int = 1000
+    rectangles: bool = True
     weights: dict[str, float] = field(init=False)
 
     def __post_init__(self) -> None:
         check_range(self.lo, self.hi)
-        self.weights = family_weights(bool(self.objects))
+        self.weights = family_weights(bool(self.objects), self.rectangles)
         coef = min(self.lo + self.hi, 1.0)
         comod_strokes = max(int(RANDOM_MASK_PRESETS["comod"].strokes * coef), 1)
         lama = lama_mixed(LAMA_TRAIN)
@@ -92,11 +100,14 @@ class MisatoMixture:
 
 
 @MASKS.register("misato")
-def misato(object_folder: str | None = None, lo: float = 0.1, hi: float = 0.7, max_tries: int = 1000) -> MisatoMixture:
+def misato(object_folder: str | None = None, lo: float = 0.1, hi: float = 0.7, max_tries: int = 1000,
+           rectangles: bool = True) -> MisatoMixture:
     """ASUKA/MISATO mixture: 50 % object (+Co-Mod or +LaMa strokes 25 % each), 20 % Co-Mod, 20 % LaMa, 5 % rect, 5 % complement; lo <= ratio < hi.
 
     Without ``object_folder`` there are no object shapes: the other four families are renormalised
-    to 40 % Co-Mod, 40 % LaMa, 10 % rectangle, 10 % complement rectangle.
+    to 40 % Co-Mod, 40 % LaMa, 10 % rectangle, 10 % complement rectangle. ``rectangles=False``
+    (MISATO's masks) leaves out both rectangle families and renormalises the rest: 5/9 object,
+    2/9 Co-Mod, 2/9 LaMa, or 1/2 Co-Mod, 1/2 LaMa without object shapes.
     """
     objects = load_objects(object_folder) if object_folder is not None else None
-    return MisatoMixture(objects, float(lo), float(hi), int(max_tries))
+    return MisatoMixture(objects, float(lo), float(hi), int(max_tries), bool(rectangles))

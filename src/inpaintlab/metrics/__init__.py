@@ -20,6 +20,7 @@ _LAZY |= {name: "specs" for name in ("build_metric", "parse_metric_spec", "metri
                                      "check_reference_metric")}
 _LAZY |= {name: "functional" for name in ("psnr", "ssim", "ms_ssim", "mae", "kept_drift")}
 _LAZY |= {name: "boundary" for name in ("color_distance", "boundary_gradient_error")}
+_LAZY |= {name: "stability" for name in ("seed_variance", "hole_distance", "hole_lpips_distance")}
 
 # torch loads on first use, so that `inpaintlab --help` (which wires `inpaintlab metrics`) answers at once
 __all__ = sorted(_LAZY)

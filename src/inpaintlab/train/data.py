@@ -16,7 +16,6 @@ too, so every validation of every run with one seed sees the same pairs.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Iterator
 
 import cv2
@@ -26,7 +25,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..datasets.source import ImageSource
 from ..errors import BadImageError, InpaintlabError
-from ..masks.base import HoleRatioError, make_generator
+from ..masks.base import HoleRatioError, MaskParamError, make_generator
 from .config import TrainConfig
 
 # tags that keep the generators of different purposes apart (SeedSequence mixes the whole key)
@@ -58,7 +57,13 @@ def draw_hole(generate, size: int, mask_size: int | None, rng: np.random.Generat
     they cover the same share of a smaller crop as of the image they were made for.
     """
     drawn = mask_size or size
-    hole = np.asarray(generate(drawn, drawn, rng), np.float32)
+    try:
+        hole = np.asarray(generate(drawn, drawn, rng), np.float32)
+    except MaskParamError as e:
+        if mask_size:
+            raise
+        raise MaskParamError(f"{e} (or draw the masks at a larger size and resize them to the crops: "
+                             f"--mask-size 256)") from None
     if drawn != size:
         hole = (cv2.resize(hole, (size, size), interpolation=cv2.INTER_AREA) >= 0.5).astype(np.float32)
     return torch.from_numpy(hole)[None]
@@ -135,7 +140,7 @@ class TrainingCrops(Dataset):
             hole = draw_hole(self.masks, size, cfg.mask_size, rng)
         else:  # the same window of the foreground, and a hole drawn (again) until it has background to fill
             fg = cv2.resize(fg[top:top + side, left:left + side].astype(np.uint8), (size, size),
-                            interpolation=cv2.INTER_NEAREST).astype(bool)
+                            interpolation=cv2.INTER_NEAREST_EXACT).astype(bool)  # the image's pixel grid
             hole = background_crop_hole(self.masks, fg[:, ::-1] if flipped else fg, size, cfg.mask_size, rng)
         return {"image": to_chw(np.ascontiguousarray(crop)), "hole": hole}
 
@@ -144,21 +149,11 @@ class TrainingCrops(Dataset):
         if self.cfg.foreground is None:
             return None
         if i not in self._foreground:
-            from ..masks.background import read_foreground
+            from ..masks.background import foreground_file, read_foreground
 
-            path = foreground_path(self.cfg.foreground, self.source.names[i])
+            path = foreground_file(self.cfg.foreground, self.source.names[i])
             self._foreground[i] = read_foreground(path, height, width) if path is not None else None
         return self._foreground[i]
-
-
-def foreground_path(folder: str, name: str) -> Path | None:
-    """``folder/<stem of name>.png`` (or .jpg / .jpeg / .bmp / .webp), if it exists."""
-    stem = Path(name).stem
-    for ext in (".png", ".jpg", ".jpeg", ".bmp", ".webp"):
-        path = Path(folder).expanduser() / f"{stem}{ext}"
-        if path.is_file():
-            return path
-    return None
 
 
 def background_crop_hole(generate, foreground: np.ndarray, size: int, mask_size: int | None,

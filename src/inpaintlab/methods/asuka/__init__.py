@@ -8,6 +8,11 @@ loading at a new image size, the input preprocessing, the token hole, the decode
 block 6 of 8 (the prior), the optional partial-token embedding of the official fine-tuned MAE, and
 the fine-tuning objective (adaptive masking, masked MSE over ``irr_mask``). :mod:`.augment` holds
 the decoder's colour augmentation (torchvision's ColorJitter semantics, per-sample generators).
+:mod:`.align` holds the alignment module, its ablation variants, the SD-prompt baseline's learned
+tokens, the full-image prior's schedule and the eps loss through the frozen UNet; :mod:`.decoder`
+the mask-unmask consistent decoder (``AsymmetricAutoencoderKL`` whose condition encoder also takes
+the hole) and the latent augmentation; :mod:`.method` the training commands ``asuka-mae``,
+``asuka-align``, ``asuka-decoder``; :mod:`.sampler` and :mod:`.inpainter` the ``asuka`` inpainter.
 The specification of record is ``../shared/methods/asuka-seamless.md``, sections 0 and 2. Names
 below load on first use: importing this package does not import torch.
 """
@@ -22,6 +27,14 @@ _LAZY = {name: "mae" for name in (
     "PartialTokenEmbed", "masking_fits", "adaptive_noise", "mask_from_noise", "irr_mask", "AdaptiveMasking",
     "adaptive_masking", "masked_mse", "finetune_loss")}
 _LAZY |= {name: "augment" for name in ("ColorJitter", "JitterParams", "color_jitter")}
+_LAZY |= {name: "align" for name in (
+    "Alignment", "AlignBlock", "CrossBlock", "LearnedPrompt", "build_alignment", "full_prior_probability",
+    "draw_full_prior", "mae_hole", "scale_condition", "sd_inpaint_input", "alignment_loss")}
+_LAZY |= {name: "decoder" for name in (
+    "AsukaDecoder", "MaskConcatConditionEncoder", "MaskConcatConditionDecoder", "downsample_hole", "load_asymmetric",
+    "from_asymmetric", "from_kl", "encoder_frozen", "one_step_estimate", "latent_augmentation", "ASYM_HUB")}
+_LAZY |= {name: "method" for name in ("AsukaMAEMethod", "AsukaAlignMethod", "AsukaDecoderMethod", "MAEPrior")}
+_LAZY |= {"asuka_sample": "sampler", "AsukaInpainter": "inpainter"}
 
 __all__ = sorted(_LAZY)
 __getattr__ = lazy_exports(__name__, _LAZY)
