@@ -289,9 +289,11 @@ def test_a_decoder_starts_from_asymmetric_vqgan_weights(pipeline, tmp_path):
                                    layers_per_up_block=1, latent_channels=4, norm_num_groups=32)
     asym.save_pretrained(tmp_path / "asym")
     out = tmp_path / "run"
+    notes = []
     TrainRun(config("asuka-decoder", steps=1), {"base": pipeline, "pretrained": str(tmp_path / "asym"),
                                                 "perceptual": "none", "latent_aug": "0", "lr": "1e-12"},
-             out, log=quiet).run()
+             out, log=notes.append).run()
+    assert any("encoder is not" in n for n in notes)  # a random encoder: not the base's latent space
     state = read_trained(out)[1]
     first = state[CONDITION_WEIGHT]
     assert first.shape[1] == 4 and torch.equal(first[:, :3], asym.state_dict()[CONDITION_WEIGHT])

@@ -176,15 +176,20 @@ def frozen_prior(record: dict[str, Any]) -> MAEPrior:
     return build_prior(meta["generator"], state)
 
 
-def load_base(base: str, *, text: bool = True):
-    """The frozen SD-inpainting parts of a pipeline folder or hub id: (UNet with 9 input channels, VAE, prompt encoder)."""
+def load_base(base: str, *, unet: bool = True, text: bool = True):
+    """The frozen SD-inpainting parts of a pipeline folder or hub id: (UNet with 9 input channels, VAE, prompt encoder).
+
+    ``unet=False`` or ``text=False`` skip those parts (None in their place).
+    """
     from ..seamless.models import PromptEncoder, frozen, load_pretrained
 
+    vae = frozen(load_pretrained("vae", base))
+    if not unet:
+        return None, vae, PromptEncoder(base) if text else None
     unet = frozen(load_pretrained("unet", base))
     if unet.config.in_channels != 9:
         raise InpaintlabError(f"{base} is not an inpainting UNet ({unet.config.in_channels} input channels, not 9): "
                               f"ASUKA needs an SD-inpainting pipeline such as {SD15_INPAINTING}")
-    vae = frozen(load_pretrained("vae", base))
     return unet, vae, PromptEncoder(base) if text else None
 
 
@@ -515,10 +520,14 @@ class AsukaDecoderMethod(TrainableMethod):
         if o.t_min > o.t_max:
             raise InpaintlabError(f"t_min {o.t_min} > t_max {o.t_max}")
         self.automatic_optimization = False
-        unet, vae, text = load_base(o.base, text=o.latent_aug > 0)
+        # the UNet and the empty prompt only make the latent augmentation
+        unet, vae, text = load_base(o.base, unet=o.latent_aug > 0, text=o.latent_aug > 0)
         if o.t_max >= len(noise_schedule(o.base)):
             raise InpaintlabError(f"t_max {o.t_max} is beyond the base's {len(noise_schedule(o.base))} timesteps")
         self.net_g = encoder_frozen(starting_decoder(o.pretrained, vae, o.downsample))
+        if not same_encoder(self.net_g, vae):
+            self.note(f"the decoder's encoder is not {o.base}'s: it decodes the latents of its own encoder, which the "
+                      f"base's UNet may not share (latent augmentation, and ASUKA's sampling, use the base's)")
         self.null = text([""]).detach() if text is not None else None
         object.__setattr__(self, "_unet", unet)
         object.__setattr__(self, "_vae", vae)
@@ -535,8 +544,9 @@ class AsukaDecoderMethod(TrainableMethod):
         return {"decoder": decoder_config(self.net_g), "base": self.options.base}
 
     def on_fit_start(self) -> None:
-        self._unet.to(self.device)
-        self._vae.to(self.device)
+        for module in (self._unet, self._vae):
+            if module is not None:
+                module.to(self.device)
         if self.null is not None:
             self.null = self.null.to(self.device)
 
@@ -603,6 +613,14 @@ class AsukaDecoderMethod(TrainableMethod):
         opt_g = torch.optim.Adam(params, lr=o.lr, betas=(0.5, 0.9))
         opt_d = torch.optim.Adam(self.loss.discriminator.parameters(), lr=o.lr, betas=(0.5, 0.9))
         return [opt_g, opt_d]
+
+
+def same_encoder(decoder, vae) -> bool:
+    """Whether the decoder's encoder side (encoder, quant_conv) holds the VAE's weights."""
+    mine, theirs = decoder.state_dict(), vae.state_dict()
+    keys = [k for k in theirs if k.startswith(("encoder.", "quant_conv."))]
+    return all(k in mine and mine[k].shape == theirs[k].shape and torch.equal(mine[k].cpu(), theirs[k].cpu())
+               for k in keys)
 
 
 def decoder_inputs(images: torch.Tensor, jittered: torch.Tensor, jitter: str
