@@ -88,3 +88,15 @@ def launch_child(script: str, flag: str, spec: dict, argv: list[str]) -> float:
     if done.returncode:
         raise SystemExit(f"{spec.get('name', spec.get('out'))} failed:\n{done.stderr[-3000:]}")
     return time.perf_counter() - t0
+
+
+def lpips_present() -> bool:
+    """Whether LPIPS-Alex's weights are here (the benchmarks then score and train with it)."""
+    from inpaintlab.errors import MissingWeightsError
+    from inpaintlab.metrics import build_metric
+
+    try:
+        build_metric("lpips-alex")
+        return True
+    except MissingWeightsError:
+        return False

@@ -47,7 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from common import launch_child, right_quarter_crops
+from common import launch_child, lpips_present, right_quarter_crops
 
 PAPER = {  # MISATO: PSNR / SSIM / LPIPS / FID / U-IDS / P-IDS (notes 2.7)
     "SD": "22.454 / 0.796 / 0.168 / 12.812", "SD-prompt": "22.381 / 0.798 / 0.160 / 12.517",
@@ -261,17 +261,6 @@ def held_out(size: int):
     holes = np.stack([cv2.resize(generate(256, 256, make_rng(5000, i)).astype(np.float32), (size, size),
                                  interpolation=cv2.INTER_NEAREST) for i in range(len(crops))])
     return torch.from_numpy(crops).permute(0, 3, 1, 2).float(), torch.from_numpy(holes)[:, None].float()
-
-
-def lpips_present() -> bool:
-    from inpaintlab.errors import MissingWeightsError
-    from inpaintlab.metrics import build_metric
-
-    try:
-        build_metric("lpips-alex")
-        return True
-    except MissingWeightsError:
-        return False
 
 
 def scores_of(model, images, hole, metrics: dict, seeds=(0, 1)) -> dict[str, list[float]]:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import launch_child, right_quarter_crops
+from common import launch_child, lpips_present, right_quarter_crops
 
 VAE_COLUMNS = {  # score key: column title
     "inpaint_dcd_composite": "dCD inpaint, composite", "inpaint_dcd_decoded": "dCD inpaint, decoded",
@@ -186,17 +186,6 @@ def vae_experiment(args) -> str:
                 cells.append(f"{mean:.2f} [{lo:+.2f}, {hi:+.2f}]")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def lpips_present() -> bool:
-    from inpaintlab.errors import MissingWeightsError
-    from inpaintlab.metrics import build_metric
-
-    try:
-        build_metric("lpips-alex")
-        return True
-    except MissingWeightsError:
-        return False
 
 
 def table_experiment(args) -> str:

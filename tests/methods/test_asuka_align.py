@@ -16,16 +16,12 @@ from inpaintlab.methods.asuka import align as A
 from inpaintlab.methods.asuka.mae import build_mae, mae_config, mae_input, prior_features
 
 from ..conftest import DEEP_RTOL, SHALLOW_RTOL, assert_close
+from .test_asuka_mae import batch  # three 32 px images and holes (ragged rectangle, corner block, spot)
 
 D, C, HEADS, L, SIZE = 16, 32, 4, 16, 32  # tiny MAE: decoder width 16, 4x4 tokens at 32 px; condition width 32
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest's: one intra-op thread
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +39,6 @@ def unet():
             sample_size=8, in_channels=9, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
             down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
             norm_num_groups=32, cross_attention_dim=C, attention_head_dim=8)
-
-
-def batch(seed: int = 0):
-    """Three 32 px images and holes (a ragged rectangle, a corner block, a spot)."""
-    g = torch.Generator().manual_seed(seed)
-    images = torch.rand(3, 3, SIZE, SIZE, generator=g)
-    hole = torch.zeros(3, 1, SIZE, SIZE)
-    hole[0, :, 3:13, 5:20] = 1
-    hole[1, :, 16:, 16:] = 1
-    hole[2, :, 9:12, 25:27] = 1
-    return images, hole
 
 
 def sd_abar() -> np.ndarray:

@@ -20,12 +20,7 @@ from ..conftest import DEEP_RTOL, SHALLOW_RTOL, assert_close
 SIZE = 32
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest's: one intra-op thread
 
 
 def seeded(build, seed: int):

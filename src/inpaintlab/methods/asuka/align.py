@@ -58,15 +58,9 @@ def _heads(width: int, heads: int | None) -> int:
 
 def _init(module: nn.Module, generator: torch.Generator) -> None:
     """Linear Xavier-uniform with zero bias, LayerNorm (1, 0), from ``generator`` (the original MAE's rule)."""
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight, generator=generator)
-                if m.bias is not None:
-                    m.bias.zero_()
-            elif isinstance(m, nn.LayerNorm):
-                m.weight.fill_(1.0)
-                m.bias.zero_()
+    from .mae import init_linear_and_norm
+
+    init_linear_and_norm(module, generator)
 
 
 class _MLP(nn.Module):

@@ -41,7 +41,7 @@ from ...errors import BadMaskError, InpaintlabError, MissingWeightsError
 
 __all__ = [
     "MAE_HUB", "MAE_PRESETS", "FEATURE_LAYER", "IMAGENET_MEAN", "IMAGENET_STD",
-    "POSITION_KEYS", "mae_config", "grid_size", "mae_sincos", "write_position_embeddings", "init_mae_weights", "build_mae", "load_mae",
+    "POSITION_KEYS", "mae_config", "grid_size", "mae_sincos", "write_position_embeddings", "init_linear_and_norm", "init_mae_weights", "build_mae", "load_mae",
     "encoder_layers", "decoder_layers", "mae_input", "token_hole", "partial_tokens", "patchify", "unpatchify",
     "embed_patches", "encode", "decoder_tokens", "run_decoder", "decoder_head", "prior_features",
     "PartialTokenEmbed", "masking_fits", "adaptive_noise", "mask_from_noise", "irr_mask", "AdaptiveMasking",
@@ -135,6 +135,20 @@ def write_position_embeddings(model: nn.Module) -> nn.Module:
     return model
 
 
+def init_linear_and_norm(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Every Linear Xavier-uniform with zero bias, every LayerNorm (1, 0), from ``generator`` (the original MAE's rule)."""
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight, generator=generator)
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, nn.LayerNorm):
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+    return module
+
+
 def init_mae_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
     """The original MAE's initialisation (``models_mae.initialize_weights``) drawn from ``generator``.
 
@@ -143,15 +157,8 @@ def init_mae_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
     and the sin-cos position tables.
     """
     std = float(getattr(model.config, "initializer_range", 0.02))
+    init_linear_and_norm(model, generator)
     with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight, generator=generator)
-                if module.bias is not None:
-                    module.bias.zero_()
-            elif isinstance(module, nn.LayerNorm):
-                module.weight.fill_(1.0)
-                module.bias.zero_()
         embeddings = _vit(model).embeddings
         projection = embeddings.patch_embeddings.projection
         nn.init.xavier_uniform_(projection.weight.view(projection.weight.shape[0], -1), generator=generator)
