@@ -298,3 +298,20 @@ def test_a_decoder_starts_from_asymmetric_vqgan_weights(pipeline, tmp_path):
     first = state[CONDITION_WEIGHT]
     assert first.shape[1] == 4 and torch.equal(first[:, :3], asym.state_dict()[CONDITION_WEIGHT])
     assert float(first[:, 3].abs().max()) < 1e-9  # the mask channel starts at zero (one step of lr 1e-12)
+
+
+def test_pretrained_vitmae_folders_train_and_align(pipeline, tmp_path):
+    """The GPU path on a tiny model: a ViTMAE saved by transformers is fine-tuned, or aligned as the p.t. MAE."""
+    from inpaintlab.methods.asuka.mae import build_mae, mae_config
+
+    build_mae(mae_config("tiny", patch_size=4), generator=torch.Generator().manual_seed(0)).save_pretrained(
+        tmp_path / "vitmae")
+    TrainRun(config("asuka-mae", steps=1), {"pretrained": str(tmp_path / "vitmae")}, tmp_path / "ft", log=quiet).run()
+    meta, _ = read_trained(tmp_path / "ft")
+    assert meta["generator"]["mae"]["patch_size"] == 4 and meta["generator"]["partial"]
+    TrainRun(config("asuka-align", steps=1), {"base": pipeline, "mae": str(tmp_path / "vitmae"), "mae_size": "32",
+                                              "variant": "linear", "val_steps": "1"}, tmp_path / "al", log=quiet).run()
+    record = read_trained(tmp_path / "al")[0]["generator"]["mae"]
+    assert record == {"path": str(tmp_path / "vitmae"), "run": False, "image_size": 32}
+    model = load_inpainter("asuka", align=str(tmp_path / "al"), steps=1, device="cpu")
+    assert model.backend.prior.image_size == 32 and model.backend.prior.partial is None
