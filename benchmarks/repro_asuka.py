@@ -61,6 +61,8 @@ PAPER = {  # MISATO: PSNR / SSIM / LPIPS / FID / U-IDS / P-IDS (notes 2.7)
     "colour aug": "22.475 / 0.799 / 0.152 / 11.603", "colour + latent aug": "22.495 / 0.799 / 0.150 / 11.460",
 }
 METRICS = ("psnr", "ssim", "lpips-alex", "cd", "grad", "stability")
+#: one value per arm (no interval); meaningful only with many more images than the 27 crops here
+DATASET_METRICS = ("fid", "u-ids", "p-ids")
 TINY_MAE = {"patch_size": "4", "hidden_size": "64", "num_hidden_layers": "4", "decoder_hidden_size": "64"}
 
 
@@ -269,12 +271,20 @@ def scores_of(model, images, hole, metrics: dict, seeds=(0, 1)) -> dict[str, lis
     """Per crop and seed: the metrics of the composite; per crop: the stability (LPIPS between seeds in the hole)."""
     import torch
 
+    from inpaintlab.metrics.base import PerImageMetric
+
     results = [model(images, hole, generator=torch.Generator().manual_seed(s)) for s in seeds]
     values: dict[str, list[float]] = {m: [] for m in metrics if m != "stability"}
-    for result in results:
-        for name in values:
-            metric = metrics[name]
-            values[name] += metric.update(result, images, hole).tolist()
+    for name in values:
+        metric = metrics[name]
+        for result in results:
+            if isinstance(metric, PerImageMetric):
+                values[name] += metric.update(result, images, hole).tolist()
+                metric.reset()
+            else:  # a dataset-level metric (FID, IDS): one value over every crop and seed
+                metric.update(result, images, hole)
+        if not isinstance(metric, PerImageMetric):
+            values[name] = [float(metric.compute())]
             metric.reset()
     if "stability" in metrics:
         values["stability"] = metrics["stability"](results, hole).tolist() * len(seeds)
@@ -320,6 +330,8 @@ def render(runs: list[dict], names: list[str]) -> str:
             rows += [(f"asuka, lr {k.removeprefix('lr')}", k) for k in runs[0]
                      if k.startswith("lr") and all(k in r for r in runs)]
         ref_key = rows[0][1]
+        if not all(ref_key in r for r in runs):
+            continue
         lines = [f"#### {title}", "", "| row | " + " | ".join(names) + " | paper PSNR / SSIM / LPIPS / FID |",
                  "|---" * (len(names) + 2) + "|"]
         for row, key in rows:
@@ -327,9 +339,10 @@ def render(runs: list[dict], names: list[str]) -> str:
                 continue
             cells = []
             for m in names:
-                values = sum((r[key][m] for r in runs), [])
-                seeds = f" ({' / '.join(f'{np.nanmean(r[key][m]):.3f}' for r in runs)})" if len(runs) > 1 else ""
-                if key == ref_key:
+                values = sum((r[key].get(m, [np.nan]) for r in runs), [])
+                seeds = f" ({' / '.join(f'{np.nanmean(r[key].get(m, [np.nan])):.3f}' for r in runs)})" \
+                    if len(runs) > 1 else ""
+                if key == ref_key or m in DATASET_METRICS:
                     cells.append(f"{np.nanmean(values):.3f}{seeds}")
                 else:
                     _, lo, hi = bootstrap_diff(values, sum((r[ref_key][m] for r in runs), []))
@@ -362,11 +375,11 @@ def evaluate(args, p: dict[str, Path]) -> str:
             **{f"lr{lr:g}": {"align": str(p[f"align-asuka-lr{lr:g}"])} for lr in args.lr_sweep},
             **{k: {**asuka, "decoder": str(p[k])} for k in ("dec-asy", "dec-none", "dec-colour")}}
     for key, options in arms.items():
-        if key not in scores:
+        if key not in scores or any(m not in scores[key] for m in names):
             model = load_inpainter("asuka", steps=args.sample_steps, scheduler="ddim", device="cpu", **options)
             scores[key] = scores_of(model, images, hole, metrics)
             cache.write_text(json.dumps(scores))
-    if "oracle" not in scores:  # does the base use its condition? the caption it was trained with, from the truth
+    if "oracle" not in scores or any(m not in scores["oracle"] for m in names):  # does the base use its condition? the caption it was trained with, from the truth
         model = load_inpainter("asuka", condition="empty", base=pipeline, steps=args.sample_steps, scheduler="ddim",
                                device="cpu")
         null = model.backend.null
@@ -378,7 +391,18 @@ def evaluate(args, p: dict[str, Path]) -> str:
 
 
 def metric_names() -> list[str]:
-    return [m for m in METRICS if m not in ("lpips-alex", "stability") or lpips_present()]
+    """The per-image metrics, and FID / U-IDS / P-IDS where the Inception weights are here."""
+    from inpaintlab.errors import MissingWeightsError
+    from inpaintlab.metrics import build_metric
+
+    names = [m for m in METRICS if m not in ("lpips-alex", "stability") or lpips_present()]
+    for name in DATASET_METRICS:
+        try:
+            build_metric(name)
+            names.append(name)
+        except MissingWeightsError:
+            pass
+    return names
 
 
 def header(args, n: int, seeds: int = 1) -> str:
