@@ -162,7 +162,7 @@ def test_the_sampler_is_diffusers_sd_inpainting_loop(pipeline, one_thread):
 
     from inpaintlab.methods.asuka.sampler import asuka_sample, base_scheduler
 
-    pipe = StableDiffusionInpaintPipeline.from_pretrained(pipeline, safety_checker=None,
+    pipe = StableDiffusionInpaintPipeline.from_pretrained(pipeline, safety_checker=None, local_files_only=True,
                                                           requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     images, hole = images_and_holes(2)  # holes on whole latent cells (factor 2): nearest = any-pixel

@@ -78,6 +78,11 @@ class TrainableMethod(pl.LightningModule, abc.ABC):
         """Advance the data position by the batch's samples (call once per training batch)."""
         self.samples_seen += int(batch["image"].shape[0]) * self.trainer.world_size
 
+    def first_sample_key(self, batch: dict[str, torch.Tensor]) -> int:
+        """Key of this process's first sample in ``batch`` (call before :meth:`count_batch`): sample ``i`` is key + i,
+        unique over steps and processes, for per-sample generators that do not depend on the batch."""
+        return self.samples_seen + self.global_rank * int(batch["image"].shape[0])
+
     @property
     def steps_done(self) -> int:
         """Training batches done (per process), the run's step count."""

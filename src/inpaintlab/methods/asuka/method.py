@@ -316,7 +316,7 @@ class AsukaMAEMethod(TrainableMethod):
         from .mae import finetune_loss
 
         o = self.options
-        first = self.samples_seen
+        first = self.first_sample_key(batch)
         self.count_batch(batch)
         images, hole = batch["image"], batch["hole"]
         if o.masking == "random":  # an empty hole: adaptive masking is MAE's random masking, irr_mask the removed patches
@@ -435,7 +435,7 @@ class AsukaAlignMethod(TrainableMethod):
     def training_step(self, batch, batch_idx):
         from .align import alignment_loss, draw_full_prior, mae_hole
 
-        first = self.samples_seen
+        first = self.first_sample_key(batch)
         step = self.steps_done
         self.count_batch(batch)
         images, hole = batch["image"], batch["hole"]
@@ -580,7 +580,7 @@ class AsukaDecoderMethod(TrainableMethod):
 
     def training_step(self, batch, batch_idx):
         o = self.options
-        first = self.samples_seen
+        first = self.first_sample_key(batch)
         self.count_batch(batch)
         step = self.steps_done - 1
         last = self.steps_done % self.train_cfg.accumulate == 0
