@@ -34,6 +34,7 @@ __all__ = [
     "PROBE_TIMEOUT_S",
     "SWITCHED_OFF",
     "HubUnavailable",
+    "not_cached_message",
     "hub_cache_dir",
     "hub_endpoint",
     "hub_offline",
@@ -228,3 +229,10 @@ def from_cache_or_hub(
         raise HubUnavailable(f"the hub {hub_endpoint()} is unreachable (no connection to {host}:{port} "
                              f"within {PROBE_TIMEOUT_S:g} s)", switched_off=False, cause=miss)
     return load(False)
+
+
+def not_cached_message(what: str, name: str, exc: HubUnavailable, cache_dir: str | os.PathLike | None = None) -> str:
+    """The one line for a model that is not in the cache and may not be downloaded now, with what to do."""
+    why = "the hub is switched off (HF_HUB_OFFLINE=1 or local_files_only)" if exc.switched_off else exc.why
+    return (f"{what} {name!r} is not in the Hugging Face cache {hub_cache_dir(cache_dir)} and {why}; download it "
+            f"once with network access (`hf download {name}`), or pass a folder saved with save_pretrained")

@@ -297,10 +297,7 @@ def load_asymmetric(path_or_hub_id: str = ASYM_HUB, local_files_only: bool | Non
         with quiet_diffusers():
             return load(True) if local else hub.from_cache_or_hub(load, local_files_only=local_files_only)
     except hub.HubUnavailable as exc:
-        raise MissingWeightsError(
-            f"asymmetric autoencoder {name!r} is not in the Hugging Face cache {hub.hub_cache_dir()} and {exc.why}; "
-            f"download it once with network access (`hf download {name}`), or pass a folder saved with "
-            f"save_pretrained") from None
+        raise MissingWeightsError(hub.not_cached_message("asymmetric autoencoder", name, exc)) from None
     except (OSError, ValueError) as exc:
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise MissingWeightsError(f"cannot load the asymmetric autoencoder from {name}: {reason}") from None

@@ -234,11 +234,7 @@ def load_mae(
         with quiet_transformers():
             model, info = load(True) if local else hub.from_cache_or_hub(load, local_files_only=local_files_only)
     except hub.HubUnavailable as exc:
-        why = "the hub is switched off (HF_HUB_OFFLINE=1 or local_files_only)" if exc.switched_off else exc.why
-        raise MissingWeightsError(
-            f"MAE model {name!r} is not in the Hugging Face cache {hub.hub_cache_dir(cache_dir)} and {why}; "
-            f"download it once with network access (`hf download {name}`), or pass a folder saved with "
-            f"save_pretrained") from None
+        raise MissingWeightsError(hub.not_cached_message("MAE model", name, exc, cache_dir)) from None
     except (OSError, ValueError) as exc:
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise MissingWeightsError(f"cannot load the MAE from {name}: {reason}") from None
